@@ -1,0 +1,25 @@
+"""The FastAPI application: REST API under /api/v1, public forms under /f, health at /healthz."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from leadline import __version__
+from leadline.api.errors import install_error_handlers
+from leadline.api.limits import BodySizeLimit
+from leadline.api.routes import accounts, events, forms, health, identity, leads
+from leadline.config import Settings, get_settings
+from leadline.storage.database import Database
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="Leadline", version=__version__,
+                  description="Lead management API: capture, track, score, qualify and measure leads.")
+    app.state.settings = settings
+    app.state.db = db or Database(settings.database_url, echo=settings.sql_echo)
+    install_error_handlers(app)
+    for module in (health, leads, events, identity, accounts, forms):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,49 @@
+"""Events: one at a time or in batches of up to 1,000, each item answered on its own."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Request
+
+from leadline.api.deps import WriteSession, Writer, workspace_of
+from leadline.api.schemas import EventBatchIn, EventBatchOut, EventIn, EventResultOut
+from leadline.core.channels import Touch
+from leadline.core.lead_input import FieldProblem
+from leadline.services.errors import Invalid
+from leadline.services.events import EventDraft, record_events
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+
+def _draft(event: EventIn) -> EventDraft:
+    return EventDraft(
+        type=event.type, event_key=event.event_id, email=event.email,
+        lead_id=int(event.lead_id) if event.lead_id else None, anonymous_id=event.anonymous_id,
+        occurred_at=event.occurred_at, properties=dict(event.properties),
+        source=Touch.from_mapping(event.source.model_dump(exclude_none=True)) if event.source else Touch(),
+    )
+
+
+@router.post("/events", response_model=EventBatchOut, status_code=200)
+def post_events(
+    request: Request, principal: Writer, session: WriteSession,
+    body: Annotated[EventIn | EventBatchIn, Body(description="One event, or {\"events\": [...]}")],
+) -> EventBatchOut:
+    events = body.events if isinstance(body, EventBatchIn) else [body]
+    limit = request.app.state.settings.max_batch_events
+    if len(events) > limit:
+        raise HTTPException(413, f"a batch holds at most {limit} events; got {len(events)}")
+    missing = [i for i, e in enumerate(events) if not (e.email or e.lead_id or e.anonymous_id)]
+    if missing:
+        raise Invalid([FieldProblem(f"events.{i}" if isinstance(body, EventBatchIn) else "email",
+                                    "an event needs a subject: email, lead_id or anonymous_id") for i in missing])
+    outcomes = record_events(session, workspace_of(session, principal), [_draft(e) for e in events])
+    results = [EventResultOut(index=o.index, status=o.status, event_id=o.event_id,
+                              lead_id=str(o.lead_id) if o.lead_id else None, error=o.error, field=o.field)
+               for o in outcomes]
+    return EventBatchOut(
+        accepted=sum(r.status == "accepted" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        errors=sum(r.status == "error" for r in results), results=results,
+    )

@@ -1,0 +1,176 @@
+"""Request bodies of the REST API (validated at the boundary; never the tables)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from leadline.core.leads import Channel, is_valid_event_type
+
+Short = Annotated[str, Field(max_length=200)]
+Url = Annotated[str, Field(max_length=2000)]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("timestamp needs a time zone (e.g. 2026-01-31T12:00:00Z)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SourceIn(Strict):
+    channel: Channel | None = None
+    campaign: Short | None = None
+    utm_source: Short | None = None
+    utm_medium: Short | None = None
+    utm_campaign: Short | None = None
+    utm_term: Short | None = None
+    utm_content: Short | None = None
+    gclid: Short | None = None
+    fbclid: Short | None = None
+    li_fat_id: Short | None = None
+    msclkid: Short | None = None
+    referrer: Url | None = None
+    landing_page: Url | None = None
+
+
+class CompanyIn(Strict):
+    name: Short | None = None
+    domain: Annotated[str, Field(max_length=253)] | None = None
+    industry: Short | None = None
+    size: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    revenue: Annotated[float, Field(ge=0, le=1e15)] | None = None
+    country: Annotated[str, Field(max_length=60)] | None = None
+
+
+class ConsentIn(Strict):
+    email_marketing: bool | None = None
+    unsubscribed: bool | None = None
+    source: Short | None = None
+    legal_basis: Annotated[str, Field(pattern="^(consent|legitimate_interest|contract)$")] | None = None
+
+
+CustomFields = dict[Annotated[str, Field(max_length=64)], JsonValue]
+
+
+class LeadIn(Strict):
+    email: Annotated[str, Field(max_length=320)] | None = None
+    first_name: Short | None = None
+    last_name: Short | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    job_title: Short | None = None
+    country: Annotated[str, Field(max_length=60)] | None = None
+    language: Annotated[str, Field(max_length=40)] | None = None
+    external_id: Short | None = None
+    company: CompanyIn | None = None
+    source: SourceIn | None = None
+    consent: ConsentIn | None = None
+    custom: Annotated[CustomFields, Field(max_length=100)] | None = None
+
+
+class EventIn(Strict):
+    event_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    email: Annotated[str, Field(max_length=320)] | None = None
+    lead_id: Annotated[str, Field(max_length=20)] | None = None
+    anonymous_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    occurred_at: AwareDatetime | None = None
+    properties: Annotated[dict[Annotated[str, Field(max_length=64)], JsonValue], Field(max_length=100)] = {}
+    source: SourceIn | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type_shape(cls, value: str) -> str:
+        if not is_valid_event_type(value):
+            raise ValueError("event type must be lowercase letters, digits, _ . : - (starting with a letter)")
+        return value
+
+    @field_validator("lead_id")
+    @classmethod
+    def _lead_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not (value.isdigit() and 0 < int(value) < 2**63):
+            raise ValueError("not a lead id")
+        return value
+
+
+class EventBatchIn(Strict):
+    events: Annotated[list[EventIn], Field(min_length=1)]
+
+
+class EventResultOut(BaseModel):
+    index: int
+    status: str
+    event_id: str | None = None
+    lead_id: str | None = None
+    error: str | None = None
+    field: str | None = None
+
+
+class EventBatchOut(BaseModel):
+    accepted: int
+    duplicates: int
+    errors: int
+    results: list[EventResultOut]
+
+
+class IdentifyIn(Strict):
+    anonymous_id: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(max_length=320)] | None = None
+    lead_id: Annotated[str, Field(max_length=20)] | None = None
+    lead: LeadIn | None = None
+
+
+class MergeIn(Strict):
+    other_id: Annotated[str, Field(max_length=20)]
+
+
+class CampaignIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    channel: Channel
+    utm_campaign: Short | None = None
+    cost: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] = "EUR"
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+class CampaignPatch(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    channel: Channel | None = None
+    utm_campaign: Short | None = None
+    cost: Annotated[float, Field(ge=0, le=1e12)] | None = None
+    currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+class FormIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    redirect_url: Annotated[str, Field(max_length=2000, pattern="^https?://")] | None = None
+    honeypot_field: Annotated[str, Field(pattern="^[a-z_]{1,64}$")] = "website"
+
+
+class FormOut(BaseModel):
+    id: str
+    key: str
+    name: str
+    redirect_url: str | None
+    honeypot_field: str
+    action_url: str
+
+
+class Page(BaseModel):
+    data: list[Any]
+    next_cursor: str | None
+
+
+def to_raw(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(exclude_none=True)

@@ -1,0 +1,252 @@
+"""The `leadline` command line (Typer). Commands are thin: they parse, call a service, print."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadline.config import get_settings
+from leadline.services.leads import LeadFilter, company_of, get_lead, list_leads, timeline
+from leadline.services.views import LeadView
+from leadline.services.workspaces import create_api_key, find_workspace, get_or_create_workspace, parse_scopes
+from leadline.storage.database import Database
+from leadline.storage.migrate import upgrade
+
+app = typer.Typer(help="Leadline: open-source lead management.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+leads_app = typer.Typer(help="Read leads.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(leads_app, name="leads")
+
+err = Console(stderr=True)
+WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name (slug).")]
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _database() -> Database:
+    return Database(get_settings().database_url)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _workspace_id(db: Database, slug: str) -> int:
+    with db.read() as session:
+        workspace = find_workspace(session, slug)
+        if workspace is None:
+            _fail(f"no workspace named {slug!r}")
+        assert workspace is not None
+        return workspace.id
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database named by LEADLINE_DATABASE_URL (default: ./leadline.db)."""
+    url = get_settings().database_url
+    upgrade(url)
+    err.print(f"database ready: {Database(url).writer.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only; SQLite uses one).")] = 1,
+) -> None:
+    """Serve the API (and the app) with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    if settings.database_url.startswith("sqlite") and workers > 1:
+        _fail("SQLite has one writer: use --workers 1, or PostgreSQL for several workers")
+    uvicorn.run("leadline.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the demo after loading it.")] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Load the demo workspace `demo` (real Olist marketing-funnel data), print its URL and a key, serve it."""
+    from leadline.demo.loader import load_demo
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    summary = load_demo(db, progress=True)
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "demo")
+        key = create_api_key(session, workspace, parse_scopes("read,write,admin"), name="demo")
+    err.print(f"demo workspace loaded: {summary.leads} leads, {summary.customers} customers, "
+              f"{summary.owners} owners, {summary.events} events")
+    err.print(f"URL: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
+    err.print("API key (read, write, admin):")
+    print(key)
+    if serve_after:
+        serve(host=host, port=port, workers=1)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV file to import.")],
+    workspace: WorkspaceOpt,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")] = False,
+    country: Annotated[str | None, typer.Option(help="Default country for national phone numbers.")] = None,
+    errors: Annotated[Path | None, typer.Option(help="Where to write the per-row error report (CSV).")] = None,
+) -> None:
+    """Import leads from a CSV file (HubSpot, Mautic, Salesforce, Excel exports; UTF-8 or Windows-1252)."""
+    from leadline.services.importing import CsvImportError, import_csv
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    with db.write() as session:
+        workspace_id = get_or_create_workspace(session, workspace).id
+    report_path = errors or file.with_name(file.stem + ".errors.csv")
+    try:
+        report = import_csv(db, workspace_id, file, dry_run=dry_run,
+                            default_country=country or settings.default_country, error_report=report_path,
+                            progress=True)
+    except CsvImportError as exc:
+        _fail(str(exc), code=2)
+        return
+    verb = "would import" if dry_run else "imported"
+    err.print(f"{verb} {report.rows} rows: {report.created} created, {report.updated} updated, "
+              f"{report.errors} with errors")
+    if report.errors:
+        err.print(f"error report: {report.error_report}")
+        raise typer.Exit(1)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    workspace: WorkspaceOpt,
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, admin.")] = "read,write",
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "cli",
+) -> None:
+    """Create an API key (the workspace is created if new) and print the key alone on stdout."""
+    try:
+        wanted = parse_scopes(scopes)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+        return
+    db = _database()
+    try:
+        with db.write() as session:
+            token = create_api_key(session, get_or_create_workspace(session, workspace), wanted, name=name)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+        return
+    print(token)
+
+
+def _lead_row(view: LeadView) -> dict[str, Any]:
+    return {"id": view.id, "email": view.email, "phone": view.phone, "first_name": view.first_name,
+            "last_name": view.last_name, "company": view.company.name if view.company else None,
+            "stage": view.stage, "temperature": view.temperature, "score": view.score,
+            "channel": view.first_touch.channel if view.first_touch else None,
+            "created_at": view.created_at.isoformat()}
+
+
+def _safe_cell(value: Any) -> Any:
+    """Spreadsheets run cells that start with = + - @ (or tab/CR) as formulas: defuse them."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _emit(rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        print(json.dumps(rows, default=str, ensure_ascii=False))
+    elif fmt is OutputFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
+        writer.writeheader()
+        writer.writerows({k: _safe_cell(v) for k, v in row.items()} for row in rows)
+    else:
+        table = Table(*(rows[0].keys() if rows else ["id"]))
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        Console().print(table)
+
+
+@leads_app.command("list")
+def leads_list(
+    workspace: WorkspaceOpt,
+    stage: Annotated[str | None, typer.Option(help="Only this lifecycle stage.")] = None,
+    temperature: Annotated[str | None, typer.Option(help="cold, warm or hot.")] = None,
+    q: Annotated[str | None, typer.Option(help="Text search on email, names and company.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = OutputFormat.table,
+) -> None:
+    """List leads, newest first."""
+    db = _database()
+    workspace_id = _workspace_id(db, workspace)
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    with db.read() as session:
+        while len(rows) < limit:
+            page, cursor = list_leads(session, workspace_id, LeadFilter(stage=stage, temperature=temperature, q=q),
+                                      limit=min(200, limit - len(rows)), cursor=cursor)
+            rows.extend(_lead_row(LeadView.of(lead, company)) for lead, company in page)
+            if cursor is None:
+                break
+    _emit(rows, output)
+
+
+@leads_app.command("show")
+def leads_show(
+    lead_id: Annotated[str, typer.Argument(help="Lead id or email.")],
+    workspace: WorkspaceOpt,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Show one lead with its recent timeline."""
+    from leadline.services.errors import NotFound
+
+    db = _database()
+    workspace_id = _workspace_id(db, workspace)
+    with db.read() as session:
+        try:
+            if lead_id.isdigit():
+                lead = get_lead(session, workspace_id, int(lead_id))
+            else:
+                found, _ = list_leads(session, workspace_id, LeadFilter(email=lead_id), limit=1)
+                if not found:
+                    raise NotFound("lead not found")
+                lead = found[0][0]
+        except NotFound:
+            _fail(f"no lead {lead_id!r} in workspace {workspace!r}")
+            return
+        view = LeadView.of(lead, company_of(session, lead), timeline(session, workspace_id, lead.id, limit=50))
+    if output is OutputFormat.json:
+        print(view.model_dump_json(indent=2))
+        return
+    console = Console()
+    console.print(_lead_row(view))
+    if view.timeline:
+        table = Table("when", "type", "channel", "path")
+        for event in view.timeline:
+            table.add_row(event.occurred_at.isoformat(), event.type, event.source.get("channel", ""),
+                          str(event.properties.get("path", "")))
+        console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,27 @@
+"""Settings: the one place that reads the environment (prefix `LEADLINE_`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADLINE_", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'leadline.db'}",
+        description="SQLAlchemy URL; a SQLite file in the working folder by default.",
+    )
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, description="Larger request bodies get 413.")
+    max_batch_events: int = 1000
+    default_country: str | None = Field(default=None, description="Completes national phone numbers.")
+    sql_echo: bool = False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Pure domain logic: no database, no web framework, no I/O."""

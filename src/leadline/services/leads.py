@@ -1,0 +1,217 @@
+"""Capture and read leads: upsert by normalised email (or phone), get with timeline, list with filters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
+from leadline.services.companies import resolve_company
+from leadline.services.errors import Invalid, NotFound
+from leadline.services.touches import apply_touch
+from leadline.storage.tables import Company, Event, Lead
+from leadline.storage.types import utcnow
+
+PROFILE_FIELDS = ("email", "phone", "first_name", "last_name", "job_title", "country", "language", "external_id")
+MAX_MERGE_HOPS = 20
+
+
+class WriteMode(StrEnum):
+    """`overwrite`: the caller is authoritative (API, import) and replaces given values.
+    `fill_empty`: a public form or an automatic capture; it never overwrites what sales has verified."""
+
+    OVERWRITE = "overwrite"
+    FILL_EMPTY = "fill_empty"
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    lead: Lead
+    created: bool
+
+
+def follow_merges(session: Session, workspace_id: int, lead: Lead) -> Lead:
+    """A merged-away lead stands for the lead it was merged into."""
+    hops = 0
+    while lead.merged_into_id is not None and hops < MAX_MERGE_HOPS:
+        survivor = session.get(Lead, lead.merged_into_id)
+        if survivor is None or survivor.workspace_id != workspace_id:
+            break
+        lead, hops = survivor, hops + 1
+    return lead
+
+
+def find_lead(session: Session, workspace_id: int, *, email: str | None, phone: str | None) -> Lead | None:
+    lead = None
+    if email:
+        lead = session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.email == email))
+    elif phone:
+        lead = session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.phone == phone,
+                                                 Lead.merged_into_id.is_(None)).order_by(Lead.id).limit(1))
+    return follow_merges(session, workspace_id, lead) if lead is not None else None
+
+
+def apply_consent(lead: Lead, consent: ConsentInput | None) -> None:
+    """Sources may always narrow consent; they never lift an unsubscribe (that is the preference centre's job,
+    with its own proof), so a re-import can never put an opted-out person back on a mailing list."""
+    if consent is None:
+        return
+    if consent.unsubscribed:
+        lead.unsubscribed = True
+        lead.consent_email = False
+    if consent.email_marketing is False:
+        lead.consent_email = False
+    elif consent.email_marketing is True and not lead.unsubscribed:
+        lead.consent_email = True
+    if consent.source:
+        lead.consent_source = consent.source
+    if consent.legal_basis:
+        lead.consent_legal_basis = consent.legal_basis
+
+
+def _apply_profile(lead: Lead, data: LeadInput, mode: WriteMode) -> None:
+    for name, value in data.profile_fields().items():
+        if value is None or (name == "email" and lead.email):
+            continue
+        if mode is WriteMode.FILL_EMPTY and getattr(lead, name) is not None:
+            continue
+        setattr(lead, name, value)
+    if data.custom:
+        current = dict(lead.custom or {})
+        for key, value in data.custom.items():
+            if mode is WriteMode.OVERWRITE or current.get(key) in (None, ""):
+                current[key] = value
+        lead.custom = current
+
+
+def upsert_lead(
+    session: Session, workspace_id: int, data: LeadInput, *, mode: WriteMode, at: datetime | None = None
+) -> UpsertResult:
+    """Create the lead or update the one with the same email (phone when there is no email)."""
+    now = at or utcnow()
+    lead = find_lead(session, workspace_id, email=data.email, phone=data.phone)
+    created = lead is None
+    if lead is None:
+        if not data.email and not data.phone:
+            raise Invalid([FieldProblem("email", "a lead needs an email or a phone number")])
+        lead = Lead(workspace_id=workspace_id, custom={}, stage="new", temperature="cold", score=0.0,
+                    fit_score=0.0, engagement_score=0.0, unsubscribed=False,
+                    created_at=data.created_at or now, updated_at=now)
+        session.add(lead)
+    _apply_profile(lead, data, WriteMode.OVERWRITE if created else mode)
+    apply_consent(lead, data.consent)
+    if data.company is not None or created:
+        company = resolve_company(session, workspace_id, data.company, lead.email,
+                                  fill_only=mode is WriteMode.FILL_EMPTY)
+        if company is not None and (lead.company_id is None or mode is WriteMode.OVERWRITE):
+            lead.company_id = company.id
+    apply_touch(lead, data.source, data.created_at or now)
+    lead.updated_at = now
+    session.flush()
+    return UpsertResult(lead=lead, created=created)
+
+
+def get_lead(session: Session, workspace_id: int, lead_id: int) -> Lead:
+    lead = session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id))
+    if lead is None:
+        raise NotFound("lead not found")
+    return lead
+
+
+def company_of(session: Session, lead: Lead) -> Company | None:
+    return session.get(Company, lead.company_id) if lead.company_id is not None else None
+
+
+def timeline(session: Session, workspace_id: int, lead_id: int, *, limit: int = 100,
+             before_id: int | None = None) -> list[Event]:
+    query = select(Event).where(Event.workspace_id == workspace_id, Event.lead_id == lead_id)
+    if before_id is not None:
+        query = query.where(Event.id < before_id)
+    return list(session.scalars(query.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    email: str | None = None
+    stage: str | None = None
+    temperature: str | None = None
+    owner_id: int | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    q: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    channel: str | None = None
+    include_merged: bool = False
+
+
+def encode_cursor(lead_id: int) -> str:
+    return base64.urlsafe_b64encode(f"l:{lead_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "l":
+            raise ValueError(kind)
+        number = int(value)
+        if not 0 < number < 2**63:
+            raise ValueError(value)
+        return number
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid([FieldProblem("cursor", "malformed cursor: pass back the next_cursor you were given")]) from exc
+
+
+def _filtered(query: Select[tuple[Lead]], workspace_id: int, f: LeadFilter) -> Select[tuple[Lead]]:
+    query = query.where(Lead.workspace_id == workspace_id)
+    if not f.include_merged:
+        query = query.where(Lead.merged_into_id.is_(None))
+    if f.email:
+        query = query.where(Lead.email == f.email.strip().lower())
+    if f.stage:
+        query = query.where(Lead.stage == f.stage)
+    if f.temperature:
+        query = query.where(Lead.temperature == f.temperature)
+    if f.owner_id is not None:
+        query = query.where(Lead.owner_id == f.owner_id)
+    if f.score_min is not None:
+        query = query.where(Lead.score >= f.score_min)
+    if f.score_max is not None:
+        query = query.where(Lead.score <= f.score_max)
+    if f.created_after is not None:
+        query = query.where(Lead.created_at >= f.created_after)
+    if f.created_before is not None:
+        query = query.where(Lead.created_at < f.created_before)
+    if f.channel:
+        query = query.where(Lead.first_channel == f.channel)
+    if f.q:
+        pattern = "%" + f.q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.outerjoin(Company, Company.id == Lead.company_id).where(or_(
+            Lead.email.like(pattern, escape="\\"),
+            func.lower(Lead.first_name).like(pattern, escape="\\"),
+            func.lower(Lead.last_name).like(pattern, escape="\\"),
+            func.lower(Company.name).like(pattern, escape="\\"),
+        ))
+    return query
+
+
+def list_leads(session: Session, workspace_id: int, f: LeadFilter, *, limit: int,
+               cursor: str | None = None) -> tuple[list[tuple[Lead, Company | None]], str | None]:
+    """Newest first, keyset-paginated on id (stable under inserts, no OFFSET scans)."""
+    query = _filtered(select(Lead), workspace_id, f)
+    if cursor:
+        query = query.where(Lead.id < decode_cursor(cursor))
+    leads = list(session.scalars(query.order_by(Lead.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(leads[limit - 1].id) if len(leads) > limit else None
+    leads = leads[:limit]
+    company_ids = {lead.company_id for lead in leads if lead.company_id is not None}
+    companies = {c.id: c for c in session.scalars(select(Company).where(Company.id.in_(company_ids)))} \
+        if company_ids else {}
+    return [(lead, companies.get(lead.company_id) if lead.company_id else None) for lead in leads], next_cursor

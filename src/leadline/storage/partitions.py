@@ -1,0 +1,46 @@
+"""Monthly partitions of the events table on PostgreSQL, created on demand before an insert needs them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, text
+
+_known: set[tuple[str, int, int]] = set()
+_lock = threading.Lock()
+
+
+def _month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def ensure_event_partitions(conn: Connection, timestamps: Iterable[datetime]) -> None:
+    """Create the `events_yYYYYmMM` partitions the given times fall in (no-op on SQLite)."""
+    if conn.dialect.name != "postgresql":
+        return
+    database = str(conn.engine.url)
+    months = {(t.astimezone(UTC).year, t.astimezone(UTC).month) for t in timestamps}
+    missing = [m for m in months if (database, *m) not in _known]
+    for year, month in sorted(missing):
+        start, end = _month_bounds(year, month)
+        name = f"events_y{year:04d}m{month:02d}"
+        # A savepoint: two processes racing to create the same partition must not abort the caller's work.
+        with conn.begin_nested():
+            exists = conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar()
+            if exists is None:
+                conn.execute(text(
+                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF events "
+                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+                ))
+        with _lock:
+            _known.add((database, year, month))
+
+
+def forget_known_partitions() -> None:
+    """For tests that drop and recreate the schema."""
+    with _lock:
+        _known.clear()

@@ -1,0 +1,277 @@
+"""The database schema (SQLAlchemy 2). Alembic migrations in `migrations/` create it; tables are never the
+API's schemas (see `leadline.api.schemas`).
+
+Every business table carries `workspace_id`, and every query filters on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from leadline.storage.types import JSONDocument, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: None: any well-formed event type is accepted; a list restricts ingestion to those types.
+    allowed_event_types: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
+    default_country: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    #: SHA-256 of the full key: keys are long random tokens, so a fast hash is safe and costs microseconds.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A workspace member (sales rep, marketer, admin); leads are owned by users."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("workspace_id", "handle"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    handle: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20), default="sales")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Company(Base):
+    __tablename__ = "companies"
+    __table_args__ = (UniqueConstraint("workspace_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    domain: Mapped[str | None] = mapped_column(String(253))
+    industry: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None] = mapped_column(Integer)
+    revenue: Mapped[float | None] = mapped_column(Float)
+    country: Mapped[str | None] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email"),
+        Index("ix_leads_workspace_phone", "workspace_id", "phone"),
+        Index("ix_leads_workspace_stage", "workspace_id", "stage", "id"),
+        Index("ix_leads_workspace_owner", "workspace_id", "owner_id", "id"),
+        Index("ix_leads_workspace_created", "workspace_id", "created_at"),
+        Index("ix_leads_workspace_score", "workspace_id", "score"),
+        Index("ix_leads_workspace_external", "workspace_id", "external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    job_title: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(2))
+    language: Mapped[str | None] = mapped_column(String(8))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    stage: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str | None] = mapped_column(String(30))
+    temperature: Mapped[str] = mapped_column(String(10), default="cold")
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    fit_score: Mapped[float] = mapped_column(Float, default=0.0)
+    engagement_score: Mapped[float] = mapped_column(Float, default=0.0)
+    # Consent flags: True granted, False withdrawn, None unknown. The ledger of grants comes with privacy work.
+    consent_email: Mapped[bool | None] = mapped_column(Boolean)
+    consent_tracking: Mapped[bool | None] = mapped_column(Boolean)
+    unsubscribed: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_source: Mapped[str | None] = mapped_column(String(100))
+    consent_legal_basis: Mapped[str | None] = mapped_column(String(50))
+    # Attribution: the whole touch as JSON, channel and campaign promoted for grouping and filtering.
+    first_touch: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    first_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_channel: Mapped[str | None] = mapped_column(String(30))
+    first_campaign: Mapped[str | None] = mapped_column(String(200))
+    last_touch: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    last_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_channel: Mapped[str | None] = mapped_column(String(30))
+    last_non_direct_touch: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    last_non_direct_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_non_direct_channel: Mapped[str | None] = mapped_column(String(30))
+    last_non_direct_campaign: Mapped[str | None] = mapped_column(String(200))
+    #: Set when this lead was merged into another; the row stays so the merge can be undone.
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(30))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    starts_on: Mapped[Any | None] = mapped_column(Date)
+    ends_on: Mapped[Any | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Event(Base):
+    """Append-only behaviour log.
+
+    `id` is also arrival order. `subject_lead_id` / `anonymous_id` keep the subject as received, `lead_id` is
+    the current owner (it changes on identify and merge, and back on unmerge). Properties that rules read are
+    promoted to columns; no foreign key points here (PostgreSQL partitions it by month of `occurred_at`).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_lead", "workspace_id", "lead_id", "occurred_at"),
+        Index("ix_events_anonymous", "workspace_id", "anonymous_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    event_key: Mapped[str | None] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lead_id: Mapped[int | None] = mapped_column(BigId)
+    subject_lead_id: Mapped[int | None] = mapped_column(BigId)
+    anonymous_id: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(30))
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    referrer: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(String(2000))
+    email_id: Mapped[str | None] = mapped_column(String(200))
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+
+class EventKey(Base):
+    """Client-supplied `event_id`s, unique per workspace: a repeat is reported as a duplicate, not stored."""
+
+    __tablename__ = "event_keys"
+
+    workspace_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Visitor(Base):
+    """An anonymous visitor id and the lead it turned out to be, once identified."""
+
+    __tablename__ = "visitors"
+
+    workspace_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    anonymous_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    lead_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    identified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LeadMerge(Base):
+    """What was merged into what, with both leads' fields before the merge so it can be undone."""
+
+    __tablename__ = "lead_merges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    survivor_id: Mapped[int] = mapped_column(BigId, index=True)
+    merged_id: Mapped[int] = mapped_column(BigId, index=True)
+    survivor_before: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    merged_before: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StageTransition(Base):
+    """Every change of lifecycle stage, with its time, actor and reason: analytics reads this history."""
+
+    __tablename__ = "stage_transitions"
+    __table_args__ = (Index("ix_stage_transitions_lead", "workspace_id", "lead_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_type: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Form(Base):
+    """A public capture form: `POST /f/{key}` from any website."""
+
+    __tablename__ = "forms"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    honeypot_field: Mapped[str] = mapped_column(String(64), default="website")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

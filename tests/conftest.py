@@ -1,0 +1,124 @@
+"""Shared fixtures: every database test runs on SQLite, and on PostgreSQL too when
+LEADLINE_TEST_DATABASE_URL is set (each xdist worker gets its own PostgreSQL database)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from leadline.api.app import create_app
+from leadline.config import Settings
+from leadline.core.leads import Scope
+from leadline.services.workspaces import create_api_key, get_or_create_workspace
+from leadline.storage.database import Database
+from leadline.storage.migrate import upgrade
+from leadline.storage.partitions import forget_known_partitions
+from leadline.storage.tables import Base
+
+PG_URL = os.environ.get("LEADLINE_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+
+
+def _worker_database(base_url: str, worker: str) -> str:
+    """A private database per xdist worker, dropped and recreated once per test session."""
+    url = make_url(base_url)
+    name = f"leadline_test_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def migrated_urls(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, str]:
+    urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'leadline.db'}"}
+    if PG_URL:
+        urls["postgresql"] = _worker_database(PG_URL, worker_id)
+    for url in urls.values():
+        upgrade(url)
+    return urls
+
+
+def _truncate(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with db.writer.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+            conn.execute(text("DELETE FROM sqlite_sequence")) if conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, migrated_urls: dict[str, str]) -> Iterator[Database]:
+    """A migrated, empty database on each backend."""
+    database = Database(migrated_urls[request.param])
+    _truncate(database)
+    forget_known_partitions()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    return Settings(database_url=db.url, max_body_bytes=2 * 1024 * 1024)
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_key(db: Database) -> Callable[..., str]:
+    """`make_key("acme", "read,write")` -> a new API key for that workspace."""
+
+    def make(workspace: str = "acme", scopes: str = "read,write,admin") -> str:
+        with db.write() as session:
+            ws = get_or_create_workspace(session, workspace)
+            return create_api_key(session, ws, frozenset(Scope(s) for s in scopes.split(",")))
+
+    return make
+
+
+@pytest.fixture
+def auth(make_key: Callable[..., str]) -> dict[str, str]:
+    """Authorization headers for workspace `acme` with every scope."""
+    return {"Authorization": f"Bearer {make_key()}"}
+
+
+@pytest.fixture
+def workspace_id(db: Database, auth: dict[str, str]) -> int:
+    with db.read() as session:
+        return get_or_create_workspace(session, "acme").id
+
+
+@pytest.fixture
+def create_lead(client: TestClient, auth: dict[str, str]) -> Callable[..., dict[str, Any]]:
+    """Factory: POST a lead through the API and return its JSON."""
+    counter = iter(range(1, 1_000_000))
+
+    def create(**fields: Any) -> dict[str, Any]:
+        body = {"email": f"lead{next(counter)}@example.org", **fields}
+        response = client.post("/api/v1/leads", json=body, headers=auth)
+        assert response.status_code in (200, 201), response.text
+        return dict(response.json())
+
+    return create
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "src" / "leadline" / "demo" / "data"
