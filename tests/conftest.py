@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +27,32 @@ PG_URL = os.environ.get("LEADLINE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 
 
-def _worker_database(base_url: str, worker: str) -> str:
-    """A private database per xdist worker, dropped and recreated once per test session."""
+@contextmanager
+def _private_database(base_url: str, worker: str) -> Iterator[str]:
+    """A PostgreSQL database of this test process's own (xdist workers and parallel runs never collide)."""
     url = make_url(base_url)
-    name = f"leadline_test_{worker}"
+    name = f"leadline_test_{worker}_{os.getpid()}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def migrated_urls(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, str]:
+def migrated_urls(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[dict[str, str]]:
     urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'leadline.db'}"}
-    if PG_URL:
-        urls["postgresql"] = _worker_database(PG_URL, worker_id)
-    for url in urls.values():
-        upgrade(url)
-    return urls
+    with ExitStack() as stack:
+        if PG_URL:
+            urls["postgresql"] = stack.enter_context(_private_database(PG_URL, worker_id))
+        for url in urls.values():
+            upgrade(url)
+        yield urls
 
 
 def _truncate(db: Database) -> None:

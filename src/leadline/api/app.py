@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from leadline import __version__
-from leadline.api.errors import install_error_handlers
+from leadline.api.errors import COMMON_ERRORS, install_error_handlers
 from leadline.api.limits import BodySizeLimit
 from leadline.api.routes import accounts, events, forms, health, identity, leads
 from leadline.config import Settings, get_settings
@@ -19,7 +19,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url, echo=settings.sql_echo)
     install_error_handlers(app)
-    for module in (health, leads, events, identity, accounts, forms):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (leads, events, identity, accounts, forms):
+        app.include_router(module.router, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -79,6 +79,6 @@ def workspace_of(session: Session, principal: Principal) -> Workspace:
 
 def parse_id(value: str, what: str = "lead") -> int:
     """Ids are opaque strings in the API; anything that is not one of ours is simply not found."""
-    if not value.isdigit() or not 0 < int(value) < 2**63:
+    if not (value.isascii() and value.isdigit() and len(value) < 20) or not 0 < int(value) < 2**63:
         raise HTTPException(404, f"{what} not found")
     return int(value)

@@ -7,10 +7,35 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadline.core.lead_input import InvalidLeadInput
 from leadline.services.errors import Invalid, ServiceError
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    message: str
+    fields: list[FieldError]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {400: "Malformed request", 401: "Missing or invalid API key", 403: "The key lacks the scope",
+                 404: "Not found in this workspace", 409: "Conflict with the current state",
+                 413: "Body or batch too large", 415: "Unsupported content type", 422: "Invalid field values"}
+#: Declared on every route so clients (and schemathesis) know the error shape.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in _DESCRIPTIONS.items()
+}
 
 
 def error_body(status: int, message: str, fields: list[dict[str, str]] | None = None) -> dict[str, Any]:

@@ -96,7 +96,8 @@ class EventIn(Strict):
     @field_validator("lead_id")
     @classmethod
     def _lead_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and not (value.isdigit() and 0 < int(value) < 2**63):
+        if value is not None and not (value.isascii() and value.isdigit() and len(value) < 20
+                                      and 0 < int(value) < 2**63):
             raise ValueError("not a lead id")
         return value
 

@@ -28,6 +28,11 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(leads_app, name="leads")
 
 err = Console(stderr=True)
+
+
+def _out() -> Console:
+    # Piped output is not wrapped at 80 columns: scripts and pagers read whole lines.
+    return Console() if sys.stdout.isatty() else Console(width=250)
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name (slug).")]
 
 
@@ -184,7 +189,7 @@ def _emit(rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
         table = Table(*(rows[0].keys() if rows else ["id"]))
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row.values()))
-        Console().print(table)
+        _out().print(table)
 
 
 @leads_app.command("list")
@@ -238,7 +243,7 @@ def leads_show(
     if output is OutputFormat.json:
         print(view.model_dump_json(indent=2))
         return
-    console = Console()
+    console = _out()
     console.print(_lead_row(view))
     if view.timeline:
         table = Table("when", "type", "channel", "path")

@@ -150,6 +150,15 @@ def _optional_float(value: Any, name: str, problems: list[FieldProblem]) -> floa
     return number
 
 
+def _consent(raw: ConsentInput | Mapping[str, Any] | None) -> ConsentInput | None:
+    if raw is None or isinstance(raw, ConsentInput):
+        return raw
+    return ConsentInput(
+        email_marketing=raw.get("email_marketing"), unsubscribed=raw.get("unsubscribed"),
+        source=_text(raw.get("source")), legal_basis=_text(raw.get("legal_basis")),
+    )
+
+
 def build_lead_input(
     raw: Mapping[str, Any], *, default_country: str | None = None, require_identity: bool = True
 ) -> LeadInput:
@@ -186,6 +195,6 @@ def build_lead_input(
         email=email, phone=phone, first_name=_text(raw.get("first_name")), last_name=_text(raw.get("last_name")),
         job_title=_text(raw.get("job_title")), country=country, language=language, company=company,
         source=Touch.from_mapping(raw.get("source")).with_derived_channel() if raw.get("source") else Touch(),
-        custom=dict(custom), consent=raw.get("consent"), external_id=_text(raw.get("external_id")),
+        custom=dict(custom), consent=_consent(raw.get("consent")), external_id=_text(raw.get("external_id")),
         created_at=raw.get("created_at"),
     )

@@ -105,7 +105,7 @@ def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pen
     if anonymous:
         rows = session.execute(select(Visitor.anonymous_id, Visitor.lead_id).where(
             Visitor.workspace_id == ws, Visitor.anonymous_id.in_(anonymous)))
-        by_visitor = dict(rows.tuples().all())
+        by_visitor = {anonymous_id: lead_id for anonymous_id, lead_id in rows}
         new_visitors = [{"workspace_id": ws, "anonymous_id": a, "first_seen_at": utcnow()}
                         for a in sorted(anonymous - by_visitor.keys())]
         if new_visitors:

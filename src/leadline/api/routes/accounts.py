@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from leadline.api.deps import ReadSession, Reader, WriteSession, Writer, parse_id
+from leadline.api.deps import Reader, ReadSession, Writer, WriteSession, parse_id
 from leadline.api.schemas import CampaignIn, CampaignPatch, CompanyIn, Page, to_raw
 from leadline.core.lead_input import CompanyInput, InvalidLeadInput, build_lead_input
 from leadline.services import campaigns, companies

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
 
-from leadline.api.deps import WriteSession, Writer, workspace_of
+from leadline.api.deps import Writer, WriteSession, workspace_of
 from leadline.api.schemas import EventBatchIn, EventBatchOut, EventIn, EventResultOut
 from leadline.core.channels import Touch
 from leadline.core.lead_input import FieldProblem

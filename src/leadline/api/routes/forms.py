@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from leadline.api.deps import Admin, DatabaseDep, ReadSession, Reader, WriteSession
+from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, WriteSession
 from leadline.api.errors import error_body
 from leadline.api.schemas import FormIn, FormOut
 from leadline.core.lead_input import InvalidLeadInput
@@ -21,8 +21,9 @@ MAX_VALUE = 2000
 
 
 def _out(request: Request, form: Form) -> FormOut:
+    action = str(request.url_for("submit_form", form_key=form.key))
     return FormOut(id=str(form.id), key=form.key, name=form.name, redirect_url=form.redirect_url,
-                   honeypot_field=form.honeypot_field, action_url=str(request.url_for("submit_form", form_key=form.key)))
+                   honeypot_field=form.honeypot_field, action_url=action)
 
 
 @router.post("/api/v1/forms", response_model=FormOut, status_code=201)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from leadline.api.deps import ReadSession, Reader, WriteSession, Writer, parse_id, workspace_of
+from leadline.api.deps import Reader, ReadSession, Writer, WriteSession, parse_id, workspace_of
 from leadline.api.schemas import AwareDatetime, LeadIn, Page, to_raw
 from leadline.core.lead_input import build_lead_input
 from leadline.core.leads import Stage, Temperature
