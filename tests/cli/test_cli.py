@@ -82,3 +82,25 @@ def test_unknown_workspace_is_a_clear_error(env):
     run(env, "init")
     result = run(env, "leads", "list", "--workspace", "nobody", check=False)
     assert result.returncode == 1 and "no workspace named 'nobody'" in result.stderr
+
+
+def test_import_command_reports_and_is_idempotent(env, tmp_path):
+    run(env, "init")
+    path = tmp_path / "export.csv"
+    path.write_text("Email;Prénom;Désinscrit\nana@acme.fr;Ana;non\nbad;Bo;non\n", encoding="utf-8-sig")
+    first = run(env, "import", str(path), "--workspace", "acme", check=False)
+    assert first.returncode == 1
+    assert "1 created" in first.stderr and "1 with errors" in first.stderr
+    assert (tmp_path / "export.errors.csv").read_text().startswith("row,column,reason")
+    second = run(env, "import", str(path), "--workspace", "acme", check=False)
+    assert "0 created" in second.stderr and "1 unchanged" in second.stderr
+    rows = json.loads(run(env, "leads", "list", "--workspace", "acme", "--format", "json").stdout)
+    assert [r["email"] for r in rows] == ["ana@acme.fr"]
+
+
+def test_import_of_a_malformed_file_exits_2(env, tmp_path):
+    run(env, "init")
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    result = run(env, "import", str(path), "--workspace", "acme", check=False)
+    assert result.returncode == 2 and "error" in result.stderr

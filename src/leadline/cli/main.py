@@ -27,7 +27,7 @@ leads_app = typer.Typer(help="Read leads.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(leads_app, name="leads")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _out() -> Console:
@@ -134,8 +134,9 @@ def import_file(
         _fail(str(exc), code=2)
         return
     verb = "would import" if dry_run else "imported"
-    err.print(f"{verb} {report.rows} rows: {report.created} created, {report.updated} updated, "
-              f"{report.errors} with errors")
+    err.print(f"{verb} {report.rows} rows in {report.seconds:.1f} s ({report.encoding}, "
+              f"{report.delimiter!r}-separated): {report.created} created, {report.updated} updated, "
+              f"{report.unchanged} unchanged, {report.errors} with errors")
     if report.errors:
         err.print(f"error report: {report.error_report}")
         raise typer.Exit(1)

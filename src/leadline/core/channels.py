@@ -17,7 +17,7 @@ The rules, in order (first match wins); they are documented in the README:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,11 +85,15 @@ class Touch:
         return all(getattr(self, name) is None for name in TOUCH_FIELDS)
 
     def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in TOUCH_FIELDS}
 
     def with_derived_channel(self) -> Touch:
         """The same touch with `channel` set by the rules above, and `campaign` defaulting to utm_campaign."""
-        return replace(self, channel=derive_channel(self), campaign=self.campaign or self.utm_campaign)
+        channel = derive_channel(self)
+        campaign = self.campaign or self.utm_campaign
+        if channel == self.channel and campaign == self.campaign:
+            return self
+        return replace(self, channel=channel, campaign=campaign)
 
     @property
     def is_direct(self) -> bool:

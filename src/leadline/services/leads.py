@@ -7,12 +7,13 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import SimpleNamespace
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
-from leadline.services.companies import resolve_company
+from leadline.services.companies import apply_company_fields, company_domain_for, resolve_company
 from leadline.services.errors import Invalid, NotFound
 from leadline.services.touches import apply_touch
 from leadline.storage.tables import Company, Event, Lead
@@ -215,3 +216,147 @@ def list_leads(session: Session, workspace_id: int, f: LeadFilter, *, limit: int
     companies = {c.id: c for c in session.scalars(select(Company).where(Company.id.in_(company_ids)))} \
         if company_ids else {}
     return [(lead, companies.get(lead.company_id) if lead.company_id else None) for lead in leads], next_cursor
+
+
+_COMPANY_TABLE = Company.__table__
+_COMPANY_COLUMNS = tuple(c.key for c in _COMPANY_TABLE.columns)
+
+
+def _bulk_companies(session: Session, workspace_id: int, inputs: list[LeadInput], mode: WriteMode) -> dict[str, int]:
+    """Company id per domain for a chunk: existing ones looked up at once, new ones inserted at once, field
+    changes (same rules as `apply_company_fields`) written only where something changed."""
+    wanted: dict[str, list[LeadInput]] = {}
+    for data in inputs:
+        if domain := company_domain_for(data.company, data.email):
+            wanted.setdefault(domain, []).append(data)
+    if not wanted:
+        return {}
+    rows = session.execute(select(_COMPANY_TABLE).where(
+        Company.workspace_id == workspace_id, Company.domain.in_(wanted))).mappings()
+    existing = {row["domain"]: SimpleNamespace(**row) for row in rows}
+    before = {domain: dict(vars(state)) for domain, state in existing.items()}
+    now = utcnow()
+    fresh: dict[str, SimpleNamespace] = {}
+    for domain, items in wanted.items():
+        state = existing.get(domain)
+        if state is None:
+            state = fresh[domain] = SimpleNamespace(**dict.fromkeys(_COMPANY_COLUMNS))
+            state.__dict__.update(workspace_id=workspace_id, domain=domain, created_at=now, updated_at=now)
+        for data in items:
+            if data.company is not None:
+                apply_company_fields(state, data.company,  # type: ignore[arg-type]
+                                     fill_only=mode is WriteMode.FILL_EMPTY and domain not in fresh)
+    ids = {domain: state.id for domain, state in existing.items()}
+    if fresh:
+        params = [{k: v for k, v in vars(state).items() if k != "id"} for state in fresh.values()]
+        stmt = insert(_COMPANY_TABLE).returning(_COMPANY_TABLE.c.id, sort_by_parameter_order=True)
+        new_ids = session.execute(stmt, params).scalars().all()
+        ids.update(zip(fresh, new_ids, strict=True))
+    changed = [{**vars(state), "updated_at": now, "_id": state.id}
+               for domain, state in existing.items() if vars(state) != before[domain]]
+    if changed:
+        columns = ("name", "industry", "size", "revenue", "country", "updated_at")
+        stmt = update(_COMPANY_TABLE).where(_COMPANY_TABLE.c.id == bindparam("_id")).values(
+            {c: bindparam(c) for c in columns})
+        session.connection().execute(stmt, [{k: row[k] for k in (*columns, "_id")} for row in changed])
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+_LEAD_TABLE = Lead.__table__
+_LEAD_COLUMNS = tuple(c.key for c in _LEAD_TABLE.columns)
+
+
+def _existing_states(session: Session, workspace_id: int, inputs: list[LeadInput]
+                     ) -> tuple[dict[str, SimpleNamespace], dict[str, SimpleNamespace]]:
+    """Current rows of the leads these inputs name, as plain attribute bags (no ORM identity map)."""
+    emails = {i.email for i in inputs if i.email}
+    phones = {i.phone for i in inputs if not i.email and i.phone}
+    found: list[SimpleNamespace] = []
+    if emails:
+        found += [SimpleNamespace(**row) for row in session.execute(select(_LEAD_TABLE).where(
+            Lead.workspace_id == workspace_id, Lead.email.in_(emails))).mappings()]
+    if phones:
+        found += [SimpleNamespace(**row) for row in session.execute(select(_LEAD_TABLE).where(
+            Lead.workspace_id == workspace_id, Lead.phone.in_(phones), Lead.merged_into_id.is_(None),
+            Lead.email.is_(None)).order_by(Lead.id.desc())).mappings()]
+    by_email: dict[str, SimpleNamespace] = {}
+    by_phone: dict[str, SimpleNamespace] = {}
+    for state in found:
+        if state.merged_into_id is not None:
+            survivor = follow_merges(session, workspace_id, session.get_one(Lead, state.id))
+            key_email = state.email
+            state = SimpleNamespace(**{c: getattr(survivor, c) for c in _LEAD_COLUMNS})
+            by_email[key_email] = state
+        elif state.email:
+            by_email[state.email] = state
+        elif state.phone:
+            by_phone[state.phone] = state
+    return by_email, by_phone
+
+
+def _attach_company(session: Session, workspace_id: int, state: SimpleNamespace, data: LeadInput,
+                    company_ids: dict[str, int], mode: WriteMode) -> None:
+    domain = company_domain_for(data.company, state.email)
+    company_id = company_ids.get(domain) if domain else None
+    if company_id is None and data.company is not None and data.company.name:
+        company = resolve_company(session, workspace_id, data.company, None, fill_only=mode is WriteMode.FILL_EMPTY)
+        company_id = company.id if company is not None else None
+    if company_id is not None and (state.company_id is None or mode is WriteMode.OVERWRITE):
+        state.company_id = company_id
+
+
+def upsert_many(
+    session: Session, workspace_id: int, inputs: list[LeadInput], *, mode: WriteMode, at: datetime | None = None
+) -> BulkResult:
+    """`upsert_lead` for a chunk of leads (imports), with a fixed number of statements per chunk.
+
+    The same rules run on plain attribute bags instead of ORM objects; new leads are inserted in one
+    executemany, changed ones updated in another, unchanged ones not touched (a re-import writes nothing).
+    Two rows of one chunk with the same email update one lead, in order.
+    """
+    now = at or utcnow()
+    by_email, by_phone = _existing_states(session, workspace_id, inputs)
+    originals = {id(s): dict(vars(s)) for s in (*by_email.values(), *by_phone.values())}
+    company_ids = _bulk_companies(session, workspace_id, inputs, mode)
+    new_states: list[SimpleNamespace] = []
+    for data in inputs:
+        state = by_email.get(data.email) if data.email else by_phone.get(data.phone or "")
+        created = state is None
+        if state is None:
+            state = SimpleNamespace(**dict.fromkeys(_LEAD_COLUMNS))
+            state.__dict__.update(workspace_id=workspace_id, custom={}, stage="new", temperature="cold",
+                                  score=0.0, fit_score=0.0, engagement_score=0.0, unsubscribed=False,
+                                  created_at=data.created_at or now)
+            new_states.append(state)
+            if data.email:
+                by_email[data.email] = state
+            elif data.phone:
+                by_phone[data.phone] = state
+        effective = WriteMode.OVERWRITE if created else mode
+        _apply_profile(state, data, effective)  # type: ignore[arg-type]
+        apply_consent(state, data.consent)  # type: ignore[arg-type]
+        _attach_company(session, workspace_id, state, data, company_ids, mode)
+        apply_touch(state, data.source, data.created_at or state.created_at)  # type: ignore[arg-type]
+    session.flush()
+    changed = []
+    for state in {id(s): s for s in (*by_email.values(), *by_phone.values())}.values():
+        before = originals.get(id(state))
+        if before is not None and vars(state) != before:
+            changed.append({**vars(state), "updated_at": now, "_id": state.id})
+    if new_states:
+        rows = [{k: v for k, v in vars(s).items() if k != "id"} | {"updated_at": now} for s in new_states]
+        session.execute(insert(_LEAD_TABLE), rows)
+    if changed:
+        columns = [c for c in _LEAD_COLUMNS if c not in ("id", "workspace_id")]
+        stmt = update(_LEAD_TABLE).where(_LEAD_TABLE.c.id == bindparam("_id")).values(
+            {c: bindparam(c) for c in columns})
+        session.connection().execute(stmt, [{k: row[k] for k in (*columns, "_id")} for row in changed])
+    return BulkResult(created=len(new_states), updated=len(changed),
+                      unchanged=len(inputs) - len(new_states) - len(changed))

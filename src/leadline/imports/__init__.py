@@ -1,0 +1,1 @@
+"""Lead imports from files: the streaming CSV reader (column mapping: `leadline.core.import_mapping`)."""
