@@ -103,3 +103,10 @@ def test_large_files_validate_in_worker_processes_with_the_same_result(db, ws, t
     leads = _leads(db)
     assert leads["p59@corp4.com"].first_name == "N59"
     assert leads["p7@corp2.com"].phone == "+33612345607"
+
+
+def test_import_gives_an_email_to_a_phone_only_lead(db, ws, tmp_path):
+    import_csv(db, ws, _write(tmp_path, "Phone,First Name\n+33612345678,Zoé\n", "a.csv"))
+    import_csv(db, ws, _write(tmp_path, "Phone,Email\n+33612345678,zoe@x.fr\n", "b.csv"))
+    leads = _leads(db)
+    assert list(leads) == ["zoe@x.fr"] and leads["zoe@x.fr"].first_name == "Zoé"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
 from leadline.services.companies import apply_company_fields, company_domain_for, resolve_company
-from leadline.services.errors import Invalid, NotFound
+from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.touches import apply_touch
 from leadline.storage.tables import Company, Event, Lead
 from leadline.storage.types import utcnow
@@ -49,12 +49,15 @@ def follow_merges(session: Session, workspace_id: int, lead: Lead) -> Lead:
 
 
 def find_lead(session: Session, workspace_id: int, *, email: str | None, phone: str | None) -> Lead | None:
+    """The lead with this email; else a lead known only by this phone (a phone-only lead that now gives its
+    email is the same person)."""
     lead = None
     if email:
         lead = session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.email == email))
-    elif phone:
-        lead = session.scalar(select(Lead).where(Lead.workspace_id == workspace_id, Lead.phone == phone,
-                                                 Lead.merged_into_id.is_(None)).order_by(Lead.id).limit(1))
+    if lead is None and phone:
+        lead = session.scalar(select(Lead).where(
+            Lead.workspace_id == workspace_id, Lead.phone == phone, Lead.email.is_(None),
+            Lead.merged_into_id.is_(None)).order_by(Lead.id).limit(1))
     return follow_merges(session, workspace_id, lead) if lead is not None else None
 
 
@@ -105,17 +108,35 @@ def upsert_lead(
                     fit_score=0.0, engagement_score=0.0, unsubscribed=False,
                     created_at=data.created_at or now, updated_at=now)
         session.add(lead)
-    _apply_profile(lead, data, WriteMode.OVERWRITE if created else mode)
+    apply_lead_input(session, lead, data, mode=WriteMode.OVERWRITE if created else mode, at=now)
+    return UpsertResult(lead=lead, created=created)
+
+
+def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: WriteMode, at: datetime) -> None:
+    """Apply one input to a known lead: profile fields, consent, company, touch."""
+    new_company = data.company is not None or lead.company_id is None
+    _apply_profile(lead, data, mode)
     apply_consent(lead, data.consent)
-    if data.company is not None or created:
-        company = resolve_company(session, workspace_id, data.company, lead.email,
+    if new_company:
+        company = resolve_company(session, lead.workspace_id, data.company, lead.email,
                                   fill_only=mode is WriteMode.FILL_EMPTY)
         if company is not None and (lead.company_id is None or mode is WriteMode.OVERWRITE):
             lead.company_id = company.id
-    apply_touch(lead, data.source, data.created_at or now)
-    lead.updated_at = now
+    apply_touch(lead, data.source, data.created_at or at)
+    lead.updated_at = at
     session.flush()
-    return UpsertResult(lead=lead, created=created)
+
+
+def update_lead(session: Session, workspace_id: int, lead_id: int, data: LeadInput) -> Lead:
+    """Change a given lead's fields (PATCH). Giving an email to a lead that has none is allowed unless another
+    lead holds it (that is a merge); an existing email never changes here."""
+    lead = get_lead(session, workspace_id, lead_id)
+    if data.email and lead.email is None:
+        holder = session.scalar(select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.email == data.email))
+        if holder is not None:
+            raise Conflict(f"lead {holder} already has this email: merge the two leads instead", field="email")
+    apply_lead_input(session, lead, data, mode=WriteMode.OVERWRITE, at=utcnow())
+    return lead
 
 
 def get_lead(session: Session, workspace_id: int, lead_id: int) -> Lead:
@@ -277,7 +298,7 @@ def _existing_states(session: Session, workspace_id: int, inputs: list[LeadInput
                      ) -> tuple[dict[str, SimpleNamespace], dict[str, SimpleNamespace]]:
     """Current rows of the leads these inputs name, as plain attribute bags (no ORM identity map)."""
     emails = {i.email for i in inputs if i.email}
-    phones = {i.phone for i in inputs if not i.email and i.phone}
+    phones = {i.phone for i in inputs if i.phone}
     found: list[SimpleNamespace] = []
     if emails:
         found += [SimpleNamespace(**row) for row in session.execute(select(_LEAD_TABLE).where(
@@ -327,7 +348,12 @@ def upsert_many(
     company_ids = _bulk_companies(session, workspace_id, inputs, mode)
     new_states: list[SimpleNamespace] = []
     for data in inputs:
-        state = by_email.get(data.email) if data.email else by_phone.get(data.phone or "")
+        state = by_email.get(data.email) if data.email else None
+        if state is None and data.phone and (candidate := by_phone.get(data.phone)) is not None \
+                and (candidate.email is None or not data.email):
+            state = candidate
+            if data.email:
+                by_email[data.email] = state
         created = state is None
         if state is None:
             state = SimpleNamespace(**dict.fromkeys(_LEAD_COLUMNS))

@@ -17,6 +17,7 @@ from leadline.services.leads import (
     get_lead,
     list_leads,
     timeline,
+    update_lead,
     upsert_lead,
 )
 from leadline.services.views import LeadView
@@ -36,17 +37,13 @@ def create_or_update_lead(body: LeadIn, principal: Writer, session: WriteSession
 
 
 @router.patch("/{lead_id}", response_model=LeadView)
-def update_lead(lead_id: str, body: LeadIn, principal: Writer, session: WriteSession) -> LeadView:
+def patch_lead(lead_id: str, body: LeadIn, principal: Writer, session: WriteSession) -> LeadView:
     workspace = workspace_of(session, principal)
     lead = get_lead(session, workspace.id, parse_id(lead_id))
-    raw = to_raw(body)
-    raw.setdefault("email", lead.email)
-    raw.setdefault("phone", lead.phone)
-    if raw["email"] != lead.email and lead.email is not None:
-        raw["email"] = lead.email  # the email is the identity; changing it is a merge, not an update
-    data = build_lead_input(raw, default_country=lead.country or workspace.default_country)
-    result = upsert_lead(session, workspace.id, data, mode=WriteMode.OVERWRITE)
-    return LeadView.of(result.lead, company_of(session, result.lead))
+    data = build_lead_input(to_raw(body), default_country=lead.country or workspace.default_country,
+                            require_identity=False)
+    lead = update_lead(session, workspace.id, lead.id, data)
+    return LeadView.of(lead, company_of(session, lead))
 
 
 @router.get("/{lead_id}", response_model=LeadView)
