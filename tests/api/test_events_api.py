@@ -90,3 +90,30 @@ def test_events_spanning_months_land_in_their_partitions(client, auth, db):
         {"type": "page_view", "anonymous_id": "v", "occurred_at": m} for m in months]}, headers=auth).json()
     assert body["accepted"] == 3
     assert _count_events(db) == 3
+
+
+def test_batch_touch_rules_match_the_single_lead_rules(client, auth, create_lead):
+    lead = create_lead(source={"utm_source": "newsletter", "utm_medium": "email"})
+    created_at = client.get(f"/api/v1/leads/{lead['id']}", headers=auth).json()["first_touch"]["at"]
+    client.post("/api/v1/events", json={"events": [
+        {"type": "page_view", "lead_id": lead["id"], "occurred_at": "2020-01-01T00:00:00Z",
+         "source": {"referrer": "https://www.google.com/"}},
+        {"type": "page_view", "lead_id": lead["id"], "occurred_at": "2020-06-01T00:00:00Z",
+         "source": {"utm_source": "linkedin", "utm_medium": "paid_social"}},
+        {"type": "page_view", "lead_id": lead["id"], "source": {"landing_page": "https://acme.fr/"}},
+    ]}, headers=auth)
+    detail = client.get(f"/api/v1/leads/{lead['id']}", headers=auth).json()
+    assert detail["first_touch"]["channel"] == "seo"            # older than the stored first touch
+    assert detail["first_touch"]["at"].startswith("2020-01-01")
+    assert detail["last_touch"]["channel"] == "direct"          # the newest one, even direct
+    assert detail["last_non_direct_touch"]["channel"] == "email"  # 2020 touches are older than creation
+    assert detail["last_non_direct_touch"]["at"] == created_at
+
+
+def test_properties_round_trip_including_unicode_and_big_integers(client, auth, create_lead):
+    lead = create_lead()
+    props = {"title": "Tarifs — été", "count": 2**70, "nested": {"list": [1, 2.5, None, True]}}
+    client.post("/api/v1/events", json={"type": "download", "lead_id": lead["id"], "properties": props},
+                headers=auth)
+    stored = client.get(f"/api/v1/leads/{lead['id']}", headers=auth).json()["timeline"][0]["properties"]
+    assert stored == props

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
-from leadline.core.leads import Channel, is_valid_event_type
+from leadline.core.leads import EVENT_TYPE_PATTERN, Channel
 
 Short = Annotated[str, Field(max_length=200)]
 Url = Annotated[str, Field(max_length=2000)]
@@ -76,30 +76,21 @@ class LeadIn(Strict):
     custom: Annotated[CustomFields, Field(max_length=100)] | None = None
 
 
+#: Lead ids are opaque strings made of digits (up to 18: always within a signed 64-bit integer).
+LeadId = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$", description="A lead id as returned by the API")]
+
+
 class EventIn(Strict):
     event_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    type: Annotated[str, Field(min_length=1, max_length=64)]
+    type: Annotated[str, Field(pattern=EVENT_TYPE_PATTERN.pattern, description=(
+        "Lowercase letters, digits, _ . : - starting with a letter, at most 64 characters"))]
     email: Annotated[str, Field(max_length=320)] | None = None
-    lead_id: Annotated[str, Field(max_length=20)] | None = None
+    lead_id: LeadId | None = None
     anonymous_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     occurred_at: AwareDatetime | None = None
     properties: Annotated[dict[Annotated[str, Field(max_length=64)], JsonValue], Field(max_length=100)] = {}
     source: SourceIn | None = None
 
-    @field_validator("type")
-    @classmethod
-    def _type_shape(cls, value: str) -> str:
-        if not is_valid_event_type(value):
-            raise ValueError("event type must be lowercase letters, digits, _ . : - (starting with a letter)")
-        return value
-
-    @field_validator("lead_id")
-    @classmethod
-    def _lead_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and not (value.isascii() and value.isdigit() and len(value) < 20
-                                      and 0 < int(value) < 2**63):
-            raise ValueError("not a lead id")
-        return value
 
 
 class EventBatchIn(Strict):
@@ -125,7 +116,7 @@ class EventBatchOut(BaseModel):
 class IdentifyIn(Strict):
     anonymous_id: Annotated[str, Field(min_length=1, max_length=200)]
     email: Annotated[str, Field(max_length=320)] | None = None
-    lead_id: Annotated[str, Field(max_length=20)] | None = None
+    lead_id: LeadId | None = None
     lead: LeadIn | None = None
 
 

@@ -14,17 +14,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from leadline.core.channels import Touch
 from leadline.core.contacts import InvalidContact, email_lookup_key, normalise_email
 from leadline.core.lead_input import LeadInput
 from leadline.services.leads import WriteMode, upsert_lead
-from leadline.services.touches import apply_touch
+from leadline.services.touches import TouchBatch
+from leadline.storage.bulk import bulk_insert
 from leadline.storage.partitions import ensure_event_partitions
 from leadline.storage.tables import Event, EventKey, Lead, Visitor, Workspace
 from leadline.storage.types import utcnow
+
+_EVENTS = Event.__table__
+_KEYS = EventKey.__table__
+_NO_TOUCH = Touch()
+EVENT_COLUMNS = ("workspace_id", "event_key", "type", "occurred_at", "received_at", "lead_id", "subject_lead_id",
+                 "anonymous_id", "channel", "campaign", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+                 "utm_content", "referrer", "url", "path", "email_id", "properties")
 
 #: How far in the future a client clock may be before an event is refused.
 MAX_CLOCK_SKEW = timedelta(days=1)
@@ -40,7 +48,7 @@ class EventDraft:
     anonymous_id: str | None = None
     occurred_at: datetime | None = None
     properties: dict[str, Any] = field(default_factory=dict)
-    source: Touch = field(default_factory=Touch)
+    source: Touch = _NO_TOUCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +82,23 @@ def _path_of(properties: dict[str, Any]) -> str | None:
     return None
 
 
-def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Claim event keys; returns the ones this call inserted (the others were already taken)."""
-    if not rows:
+def _claim_event_keys(session: Session, workspace_id: int, keys: list[str]) -> set[str]:
+    """Claim client event ids; returns the ones this call claimed (the others were already taken).
+
+    SQLite: transactions start with BEGIN IMMEDIATE, so no other writer can run between the check and the
+    insert. PostgreSQL: INSERT .. ON CONFLICT DO NOTHING RETURNING settles concurrent retries.
+    """
+    if not keys:
         return set()
-    dialect = session.get_bind().dialect.name
-    stmt: Any = (postgresql.insert(EventKey) if dialect == "postgresql" else sqlite.insert(EventKey))
-    stmt = stmt.on_conflict_do_nothing().returning(EventKey.event_key)
-    return set(session.scalars(stmt, rows))
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.event_key)
+        return set(conn.execute(stmt, [{"workspace_id": workspace_id, "event_key": k} for k in keys]).scalars())
+    taken = set(conn.execute(select(_KEYS.c.event_key).where(
+        _KEYS.c.workspace_id == workspace_id, _KEYS.c.event_key.in_(keys))).scalars())
+    claimed = [k for k in keys if k not in taken]
+    bulk_insert(conn, _KEYS, ("workspace_id", "event_key"), [(workspace_id, k) for k in claimed])
+    return set(claimed)
 
 
 def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pending],
@@ -157,45 +174,34 @@ def record_events(session: Session, workspace: Workspace, drafts: Sequence[Event
             pending.append(_Pending(index, draft, occurred))
     _resolve_subjects(session, workspace, pending, outcomes)
     pending = [p for p in pending if p.index not in outcomes]
-    claimed = _insert_ignoring_conflicts(session, [
-        {"workspace_id": workspace.id, "event_key": p.draft.event_key} for p in pending if p.draft.event_key])
-    rows: list[dict[str, Any]] = []
-    latest_touch: dict[int, tuple[datetime, Touch]] = {}
+    claimed = _claim_event_keys(session, workspace.id, [p.draft.event_key for p in pending if p.draft.event_key])
+    rows: list[tuple[Any, ...]] = []
+    touches = TouchBatch()
+    ws = workspace.id
     for p in pending:
         d = p.draft
         if d.event_key is not None and d.event_key not in claimed:
             outcomes[p.index] = EventOutcome(p.index, "duplicate", d.event_key)
             continue
-        touch = d.source.with_derived_channel() if not d.source.is_empty() else d.source
-        rows.append({
-            "workspace_id": workspace.id, "event_key": d.event_key, "type": d.type, "occurred_at": p.occurred_at,
-            "received_at": now, "lead_id": p.lead_id, "subject_lead_id": d.lead_id if d.lead_id else p.lead_id,
-            "anonymous_id": d.anonymous_id, "channel": touch.channel, "campaign": touch.campaign,
-            "utm_source": touch.utm_source, "utm_medium": touch.utm_medium, "utm_campaign": touch.utm_campaign,
-            "utm_term": touch.utm_term, "utm_content": touch.utm_content, "referrer": touch.referrer,
-            "url": _text(d.properties.get("url")), "path": _path_of(d.properties),
-            "email_id": _text(d.properties.get("email_id")), "properties": d.properties or None,
-        })
+        touch = d.source
+        if touch is not _NO_TOUCH and not touch.is_empty():
+            touch = touch.with_derived_channel()
+            if p.lead_id is not None:
+                touches.add(p.lead_id, touch, p.occurred_at)
+        props = d.properties
+        rows.append((
+            ws, d.event_key, d.type, p.occurred_at, now, p.lead_id, d.lead_id or p.lead_id, d.anonymous_id,
+            touch.channel, touch.campaign, touch.utm_source, touch.utm_medium, touch.utm_campaign, touch.utm_term,
+            touch.utm_content, touch.referrer, _text(props.get("url")), _path_of(props),
+            _text(props.get("email_id")), props or None,
+        ))
         outcomes[p.index] = EventOutcome(p.index, "accepted", d.event_key, lead_id=p.lead_id)
-        if p.lead_id is not None and not touch.is_empty():
-            best = latest_touch.get(p.lead_id)
-            if best is None or p.occurred_at >= best[0]:
-                latest_touch[p.lead_id] = (p.occurred_at, touch)
     if rows:
-        ensure_event_partitions(session.connection(), (r["occurred_at"] for r in rows))
-        session.execute(insert(Event), rows)
-    _apply_touches(session, workspace.id, latest_touch)
+        conn = session.connection()
+        ensure_event_partitions(conn, {row[3] for row in rows})
+        bulk_insert(conn, _EVENTS, EVENT_COLUMNS, rows)
+    touches.write(session, ws)
     return [outcomes[i] for i in range(len(drafts))]
-
-
-def _apply_touches(session: Session, workspace_id: int, latest: dict[int, tuple[datetime, Touch]]) -> None:
-    if not latest:
-        return
-    leads = session.scalars(select(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(latest.keys())))
-    for lead in leads:
-        at, touch = latest[lead.id]
-        apply_touch(lead, touch, at)
-    session.flush()
 
 
 def _text(value: Any) -> str | None:

@@ -7,18 +7,32 @@ a small pool of readers; WAL lets readers run beside the writer. PostgreSQL gets
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+
+def _json_dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: the stdlib copes
+        return json.dumps(value)
+
+
+#: orjson is several times faster than the stdlib on the ingest path.
+JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def _sqlite_engine(url: str, *, writer: bool, echo: bool) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
+        **JSON_OPTIONS,
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=1 if writer else 4,
         max_overflow=0 if writer else 4,
@@ -54,7 +68,8 @@ class Database:
             self.writer = _sqlite_engine(url, writer=True, echo=echo)
             self.reader = _sqlite_engine(url, writer=False, echo=echo)
         else:
-            self.writer = create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.writer = create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                        **JSON_OPTIONS)
             self.reader = self.writer
         self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
@@ -17,12 +18,14 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
 def _draft(event: EventIn) -> EventDraft:
-    return EventDraft(
+    draft = EventDraft(
         type=event.type, event_key=event.event_id, email=event.email,
         lead_id=int(event.lead_id) if event.lead_id else None, anonymous_id=event.anonymous_id,
-        occurred_at=event.occurred_at, properties=dict(event.properties),
-        source=Touch.from_mapping(event.source.model_dump(exclude_none=True)) if event.source else Touch(),
+        occurred_at=event.occurred_at, properties=event.properties,
     )
+    if event.source is None:
+        return draft
+    return replace(draft, source=Touch.from_mapping(event.source.model_dump(exclude_none=True)))
 
 
 @router.post("/events", response_model=EventBatchOut, status_code=200)
