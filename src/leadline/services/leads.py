@@ -16,6 +16,7 @@ from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
 from leadline.services.companies import apply_company_fields, company_domain_for, resolve_company
 from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.touches import apply_touch
+from leadline.storage.bulk import bulk_insert
 from leadline.storage.tables import Company, Event, Lead
 from leadline.storage.types import utcnow
 
@@ -269,10 +270,14 @@ def _bulk_companies(session: Session, workspace_id: int, inputs: list[LeadInput]
                                      fill_only=mode is WriteMode.FILL_EMPTY and domain not in fresh)
     ids = {domain: state.id for domain, state in existing.items()}
     if fresh:
-        params = [{k: v for k, v in vars(state).items() if k != "id"} for state in fresh.values()]
-        stmt = insert(_COMPANY_TABLE).returning(_COMPANY_TABLE.c.id, sort_by_parameter_order=True)
-        new_ids = session.execute(stmt, params).scalars().all()
-        ids.update(zip(fresh, new_ids, strict=True))
+        # One executemany, then the ids by their unique domain (RETURNING in parameter order would cost one
+        # statement per row on SQLite).
+        columns = [c for c in _COMPANY_COLUMNS if c != "id"]
+        bulk_insert(session.connection(), _COMPANY_TABLE, columns,
+                    [tuple(getattr(state, c) for c in columns) for state in fresh.values()])
+        rows = session.execute(select(Company.domain, Company.id).where(
+            Company.workspace_id == workspace_id, Company.domain.in_(fresh)))
+        ids.update({domain: company_id for domain, company_id in rows})
     changed = [{**vars(state), "updated_at": now, "_id": state.id}
                for domain, state in existing.items() if vars(state) != before[domain]]
     if changed:
