@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from leadline.core.import_mapping import HeaderMapping, map_headers, row_to_lead_input
 from leadline.core.lead_input import InvalidLeadInput, LeadInput
@@ -33,6 +33,7 @@ CHUNK_ROWS = 500
 #: Below this many rows, worker processes cost more to start than they save.
 PARALLEL_FROM_ROWS = 5_000
 WORKERS = 2
+ANALYZE_FROM_ROWS = 5_000
 
 
 class CsvImportError(Exception):
@@ -139,6 +140,15 @@ def _count_existing(db: Database, workspace_id: int, leads: list[LeadInput]) -> 
                                                                  Lead.email.in_(emails)))))
 
 
+def _analyze(db: Database) -> bool:
+    """Fresh planner statistics once a table has grown a lot: PostgreSQL otherwise keeps planning the chunk
+    lookups for an empty table (about 100 ms instead of 5 ms per lookup, measured here)."""
+    with db.write() as session:
+        session.execute(text("ANALYZE leads"))
+        session.execute(text("ANALYZE companies"))
+    return True
+
+
 def import_csv(
     db: Database, workspace_id: int, path: Path, *, dry_run: bool = False, default_country: str | None = None,
     error_report: Path | None = None, progress: bool = False,
@@ -152,6 +162,7 @@ def import_csv(
     except OSError as exc:
         raise CsvImportError(f"cannot read {path}: {exc.strerror}") from None
     created = updated = unchanged = 0
+    analyzed = False
     problems: list[RowProblem] = []
     bar = Progress(TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), disable=not progress, transient=False)
@@ -168,7 +179,11 @@ def import_csv(
                     result = upsert_many(session, workspace_id, leads, mode=WriteMode.OVERWRITE)
                 created, updated, unchanged = (created + result.created, updated + result.updated,
                                                unchanged + result.unchanged)
+                if not analyzed and created >= ANALYZE_FROM_ROWS:
+                    analyzed = _analyze(db)
             bar.advance(task, size)
+    if created >= ANALYZE_FROM_ROWS:
+        _analyze(db)
     report_path = None
     if problems and error_report is not None:
         _write_error_report(error_report, problems)
