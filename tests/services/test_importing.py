@@ -96,6 +96,7 @@ def test_malformed_file_gets_a_clear_message_and_changes_nothing(db, ws, tmp_pat
 def test_large_files_validate_in_worker_processes_with_the_same_result(db, ws, tmp_path, monkeypatch):
     monkeypatch.setattr(importing, "PARALLEL_FROM_ROWS", 10)
     monkeypatch.setattr(importing, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(importing, "ANALYZE_FROM_ROWS", 20)
     lines = ["Email,First Name,Phone"] + [f"p{i}@corp{i % 5}.com,N{i},+33 6 12 34 56 {i:02d}" for i in range(60)]
     lines.append("broken,X,")
     report = import_csv(db, ws, _write(tmp_path, "\n".join(lines) + "\n"))
