@@ -380,3 +380,53 @@ def test_duplicates_skip_merged_leads_other_workspaces_and_honour_the_limit(db, 
         remaining = duplicate_candidates(session, ws.id)
         assert len(remaining) == 1 and first.other_id not in (remaining[0].lead_id, remaining[0].other_id)
         assert len(duplicate_candidates(session, globex.id)) == 3
+
+
+# Regressions found in review: the subject as received, merge chains, and bulk updates of merged leads.
+
+def test_events_follow_a_merge_chain_and_keep_the_subject_as_received(client, auth, db):
+    from sqlalchemy import select as _select
+
+    from leadline.storage.tables import Event as _Event
+
+    ids = [client.post("/api/v1/leads", json={"email": f"chain{i}@x.io"}, headers=auth).json()["id"]
+           for i in range(3)]
+    a, b, c = ids
+    assert client.post(f"/api/v1/leads/{b}/merge", json={"other_id": c}, headers=auth).status_code == 200
+    assert client.post(f"/api/v1/leads/{a}/merge", json={"other_id": b}, headers=auth).status_code == 200
+    body = client.post("/api/v1/events", json={"events": [
+        {"type": "page_view", "email": "chain2@x.io"}, {"type": "page_view", "lead_id": c}]}, headers=auth).json()
+    assert [r["lead_id"] for r in body["results"]] == [a, a]
+    with db.read() as session:
+        subjects = session.execute(_select(_Event.lead_id, _Event.subject_lead_id)).all()
+    assert subjects == [(int(a), int(c)), (int(a), int(c))]
+
+
+def test_anonymous_events_of_an_identified_visitor_keep_no_subject(client, auth, db):
+    from sqlalchemy import select as _select
+
+    from leadline.storage.tables import Event as _Event
+
+    lead = client.post("/api/v1/leads", json={"email": "vis@x.io"}, headers=auth).json()
+    client.post("/api/v1/identify", json={"anonymous_id": "v-77", "lead_id": lead["id"]}, headers=auth)
+    client.post("/api/v1/events", json={"type": "page_view", "anonymous_id": "v-77"}, headers=auth)
+    with db.read() as session:
+        row = session.execute(_select(_Event.lead_id, _Event.subject_lead_id, _Event.anonymous_id)).one()
+    assert row == (int(lead["id"]), None, "v-77")
+
+
+def test_import_chunk_naming_a_merged_lead_and_its_survivor_keeps_both_updates(client, auth, db, tmp_path):
+    from leadline.services.importing import import_csv
+    from leadline.storage.tables import Lead as _Lead
+
+    a = client.post("/api/v1/leads", json={"email": "keep@x.io"}, headers=auth).json()
+    b = client.post("/api/v1/leads", json={"email": "gone@x.io"}, headers=auth).json()
+    client.post(f"/api/v1/leads/{a['id']}/merge", json={"other_id": b["id"]}, headers=auth)
+    path = tmp_path / "both.csv"
+    path.write_text("Email,First Name,Job Title\ngone@x.io,Ann,\nkeep@x.io,,CFO\n")
+    with db.read() as session:
+        workspace_id = session.get(_Lead, int(a["id"])).workspace_id
+    import_csv(db, workspace_id, path)
+    with db.read() as session:
+        survivor = session.get(_Lead, int(a["id"]))
+    assert (survivor.first_name, survivor.job_title) == ("Ann", "CFO")

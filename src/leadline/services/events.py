@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from leadline.core.channels import Touch
 from leadline.core.contacts import InvalidContact, email_lookup_key, normalise_email
 from leadline.core.lead_input import LeadInput
-from leadline.services.leads import WriteMode, upsert_lead
+from leadline.services.leads import WriteMode, follow_merges, upsert_lead
 from leadline.services.touches import TouchBatch
 from leadline.storage.bulk import bulk_insert
 from leadline.storage.partitions import ensure_event_partitions
@@ -66,7 +66,8 @@ class _Pending:
     index: int
     draft: EventDraft
     occurred_at: datetime
-    lead_id: int | None = None
+    lead_id: int | None = None  # the lead the event belongs to now
+    subject_id: int | None = None  # the lead it named as received (NULL for an anonymous visitor)
 
 
 def _path_of(properties: dict[str, Any]) -> str | None:
@@ -101,6 +102,14 @@ def _claim_event_keys(session: Session, workspace_id: int, keys: list[str]) -> s
     return set(claimed)
 
 
+def _current(session: Session, workspace_id: int, lead_id: int, merged_into_id: int | None) -> int:
+    """The lead that stands for `lead_id` now: itself, or the end of its merge chain (rare: one lookup each)."""
+    if merged_into_id is None:
+        return lead_id
+    lead = session.get(Lead, lead_id)
+    return follow_merges(session, workspace_id, lead).id if lead is not None else lead_id
+
+
 def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pending],
                       outcomes: dict[int, EventOutcome]) -> None:
     ws = workspace.id
@@ -109,20 +118,23 @@ def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pen
     if wanted_ids:
         rows = session.execute(select(Lead.id, Lead.merged_into_id).where(
             Lead.workspace_id == ws, Lead.id.in_(wanted_ids)))
-        by_id = {lead_id: merged or lead_id for lead_id, merged in rows}
+        by_id = {lead_id: _current(session, ws, lead_id, merged) for lead_id, merged in rows}
     emails = {email_lookup_key(p.draft.email) for p in pending if p.draft.lead_id is None and p.draft.email}
-    by_email: dict[str, int] = {}
+    by_email: dict[str, tuple[int, int]] = {}  # email -> (its own lead, the lead that stands for it now)
     if emails:
         rows = session.execute(select(Lead.email, Lead.id, Lead.merged_into_id).where(
             Lead.workspace_id == ws, Lead.email.in_(emails)))
-        by_email = {email: merged or lead_id for email, lead_id, merged in rows}
+        by_email = {email: (lead_id, _current(session, ws, lead_id, merged)) for email, lead_id, merged in rows}
     anonymous = {p.draft.anonymous_id for p in pending
                  if p.draft.lead_id is None and not p.draft.email and p.draft.anonymous_id}
     by_visitor: dict[str, int | None] = {}
     if anonymous:
-        rows = session.execute(select(Visitor.anonymous_id, Visitor.lead_id).where(
-            Visitor.workspace_id == ws, Visitor.anonymous_id.in_(anonymous)))
-        by_visitor = {anonymous_id: lead_id for anonymous_id, lead_id in rows}
+        rows = session.execute(
+            select(Visitor.anonymous_id, Visitor.lead_id, Lead.merged_into_id)
+            .outerjoin(Lead, Lead.id == Visitor.lead_id)
+            .where(Visitor.workspace_id == ws, Visitor.anonymous_id.in_(anonymous)))
+        by_visitor = {anonymous_id: _current(session, ws, lead_id, merged) if lead_id else None
+                      for anonymous_id, lead_id, merged in rows}
         new_visitors = [{"workspace_id": ws, "anonymous_id": a, "first_seen_at": utcnow()}
                         for a in sorted(anonymous - by_visitor.keys())]
         if new_visitors:
@@ -134,7 +146,7 @@ def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pen
                 outcomes[p.index] = EventOutcome(p.index, "error", d.event_key, error="lead not found",
                                                  field="lead_id")
             else:
-                p.lead_id = by_id[d.lead_id]
+                p.lead_id, p.subject_id = by_id[d.lead_id], d.lead_id
         elif d.email:
             key = email_lookup_key(d.email)
             if key not in by_email:
@@ -145,9 +157,8 @@ def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pen
                     continue
                 result = upsert_lead(session, ws, LeadInput(email=email), mode=WriteMode.FILL_EMPTY,
                                      at=p.occurred_at)
-                by_email[key] = result.lead.id
-                by_email[email] = result.lead.id
-            p.lead_id = by_email[key]
+                by_email[key] = by_email[email] = (result.lead.id, result.lead.id)
+            p.subject_id, p.lead_id = by_email[key]
         else:
             p.lead_id = by_visitor.get(d.anonymous_id or "")
 
@@ -190,7 +201,7 @@ def record_events(session: Session, workspace: Workspace, drafts: Sequence[Event
                 touches.add(p.lead_id, touch, p.occurred_at)
         props = d.properties
         rows.append((
-            ws, d.event_key, d.type, p.occurred_at, now, p.lead_id, d.lead_id or p.lead_id, d.anonymous_id,
+            ws, d.event_key, d.type, p.occurred_at, now, p.lead_id, p.subject_id, d.anonymous_id,
             touch.channel, touch.campaign, touch.utm_source, touch.utm_medium, touch.utm_campaign, touch.utm_term,
             touch.utm_content, touch.referrer, _text(props.get("url")), _path_of(props),
             _text(props.get("email_id")), props or None,

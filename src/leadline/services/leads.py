@@ -312,18 +312,22 @@ def _existing_states(session: Session, workspace_id: int, inputs: list[LeadInput
         found += [SimpleNamespace(**row) for row in session.execute(select(_LEAD_TABLE).where(
             Lead.workspace_id == workspace_id, Lead.phone.in_(phones), Lead.merged_into_id.is_(None),
             Lead.email.is_(None)).order_by(Lead.id.desc())).mappings()]
+    # One bag per lead: a merged-away lead's email and its survivor's email in one chunk must update the
+    # same bag, or the second UPDATE would undo the first.
+    by_id = {state.id: state for state in found if state.merged_into_id is None}
     by_email: dict[str, SimpleNamespace] = {}
     by_phone: dict[str, SimpleNamespace] = {}
     for state in found:
-        if state.merged_into_id is not None:
+        target = by_id.get(state.id)
+        if target is None:
             survivor = follow_merges(session, workspace_id, session.get_one(Lead, state.id))
-            key_email = state.email
-            state = SimpleNamespace(**{c: getattr(survivor, c) for c in _LEAD_COLUMNS})
-            by_email[key_email] = state
-        elif state.email:
-            by_email[state.email] = state
+            target = by_id.get(survivor.id)
+            if target is None:
+                target = by_id[survivor.id] = SimpleNamespace(**{c: getattr(survivor, c) for c in _LEAD_COLUMNS})
+        if state.email:
+            by_email[state.email] = target
         elif state.phone:
-            by_phone[state.phone] = state
+            by_phone[state.phone] = target
     return by_email, by_phone
 
 
