@@ -67,3 +67,17 @@ def test_consent_checkbox_grants_email_consent(client, auth, db):
     with db.read() as session:
         lead = session.scalar(select(Lead).where(Lead.email == "c@acme.fr"))
     assert lead.consent_email is True and lead.consent_source == f"form:{form['key']}"
+
+
+def test_form_with_anonymous_id_attaches_the_visitors_past_visits(client, auth, db):
+    client.post("/api/v1/events", json={"type": "page_view", "anonymous_id": "visitor-9",
+                                        "occurred_at": "2026-01-05T10:00:00Z",
+                                        "source": {"utm_source": "google", "utm_medium": "cpc"},
+                                        "properties": {"url": "https://acme.fr/pricing"}}, headers=auth)
+    form = _form(client, auth)
+    client.post(f"/f/{form['key']}", data={"email": "anon@acme.fr", "anonymous_id": "visitor-9"})
+    with db.read() as session:
+        lead = session.scalar(select(Lead).where(Lead.email == "anon@acme.fr"))
+        types = sorted(session.scalars(select(Event.type).where(Event.lead_id == lead.id)))
+    assert types == ["form_submit", "page_view"]
+    assert lead.first_channel == "sea"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from leadline.core.channels import TOUCH_FIELDS, Touch
 from leadline.core.lead_input import ConsentInput, build_lead_input
+from leadline.services.errors import Conflict
 from leadline.services.events import EventDraft, record_events
+from leadline.services.identity import identify_visitor
 from leadline.services.leads import WriteMode, upsert_lead
 from leadline.storage.tables import Form, Lead, Workspace
 
@@ -76,6 +79,12 @@ def submit_form(session: Session, form: Form, fields: dict[str, str]) -> FormSub
     assert workspace is not None
     data = build_lead_input(_raw_lead(form, fields), default_country=workspace.default_country)
     result = upsert_lead(session, form.workspace_id, data, mode=WriteMode.FILL_EMPTY)
+    anonymous_id = (fields.get("anonymous_id") or "").strip()[:200]
+    if anonymous_id:
+        # A shared computer may already be someone else's visitor: the submission still counts, the history
+        # simply stays where it is.
+        with suppress(Conflict), session.begin_nested():
+            identify_visitor(session, form.workspace_id, anonymous_id, result.lead.id)
     touch = Touch.from_mapping({name: fields.get(name) for name in TOUCH_FIELDS})
     record_events(session, workspace, [EventDraft(
         type="form_submit", event_key=fields.get("event_id") or None, lead_id=result.lead.id,
