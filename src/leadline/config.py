@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     max_batch_events: int = 1000
     default_country: str | None = Field(default=None, description="Completes national phone numbers.")
     sql_echo: bool = False
+    key_cache_seconds: float = Field(default=5.0, ge=0, description=(
+        "How long an authenticated API key is trusted without a lookup; a revocation takes effect within it."))
 
 
 @lru_cache(maxsize=1)

@@ -126,3 +126,20 @@ def test_oversized_body_is_413(client, auth):
 def test_unknown_route_is_a_json_404(client):
     r = client.get("/api/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["status"] == 404
+
+
+@pytest.mark.parametrize(("ttl", "after_revocation"), [(0.0, 401), (3600.0, 200)])
+def test_authenticated_keys_are_cached_for_the_configured_time(db, make_key, ttl, after_revocation):
+    from fastapi.testclient import TestClient
+
+    from leadline.api.app import create_app
+    from leadline.config import Settings
+
+    token = make_key()
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(Settings(database_url=db.url, key_cache_seconds=ttl), db)) as client:
+        assert client.get("/api/v1/leads", headers=headers).status_code == 200
+        with db.write() as session:
+            for key in session.scalars(select(ApiKey)):
+                key.revoked_at = key.created_at
+        assert client.get("/api/v1/leads", headers=headers).status_code == after_revocation

@@ -9,6 +9,7 @@ from leadline.api.errors import COMMON_ERRORS, install_error_handlers
 from leadline.api.limits import BodySizeLimit
 from leadline.api.routes import accounts, events, forms, health, identity, leads
 from leadline.config import Settings, get_settings
+from leadline.services.workspaces import PrincipalCache
 from leadline.storage.database import Database
 
 
@@ -18,6 +19,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                   description="Lead management API: capture, track, score, qualify and measure leads.")
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url, echo=settings.sql_echo)
+    app.state.principals = PrincipalCache(ttl=settings.key_cache_seconds)
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (leads, events, identity, accounts, forms):

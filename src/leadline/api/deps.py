@@ -10,14 +10,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from leadline.core.leads import Scope
-from leadline.services.workspaces import Principal, authenticate
+from leadline.services.workspaces import Principal, PrincipalCache, authenticate
 from leadline.storage.database import Database
 from leadline.storage.tables import Workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_...`")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -25,21 +25,26 @@ def get_db(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_db)]
 
 
-def get_principal(
-    db: DatabaseDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+async def get_principal(
+    request: Request, db: DatabaseDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
+    # Runs on the event loop: one indexed lookup costs less than a hop to the thread pool and back.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing API key: send Authorization: Bearer <key>",
                             headers={"WWW-Authenticate": "Bearer"})
-    with db.read() as session:
-        principal = authenticate(session, credentials.credentials)
+    cache: PrincipalCache = request.app.state.principals
+    principal = cache.get(credentials.credentials)
     if principal is None:
-        raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        with db.read() as session:
+            principal = authenticate(session, credentials.credentials)
+        if principal is None:
+            raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        cache.put(credentials.credentials, principal)
     return principal
 
 
 def require(scope: Scope):  # type: ignore[no-untyped-def]
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         # admin implies write, write implies read
         implied = {Scope.ADMIN: {Scope.ADMIN, Scope.WRITE, Scope.READ}, Scope.WRITE: {Scope.WRITE, Scope.READ},
                    Scope.READ: {Scope.READ}}

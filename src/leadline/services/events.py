@@ -22,6 +22,7 @@ from leadline.core.contacts import InvalidContact, email_lookup_key, normalise_e
 from leadline.core.lead_input import LeadInput
 from leadline.services.leads import WriteMode, follow_merges, upsert_lead
 from leadline.services.touches import TouchBatch
+from leadline.services.workspaces import WorkspacePolicy
 from leadline.storage.bulk import bulk_insert
 from leadline.storage.partitions import ensure_event_partitions
 from leadline.storage.tables import Event, EventKey, Lead, Visitor, Workspace
@@ -110,7 +111,7 @@ def _current(session: Session, workspace_id: int, lead_id: int, merged_into_id: 
     return follow_merges(session, workspace_id, lead).id if lead is not None else lead_id
 
 
-def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pending],
+def _resolve_subjects(session: Session, workspace: Workspace | WorkspacePolicy, pending: list[_Pending],
                       outcomes: dict[int, EventOutcome]) -> None:
     ws = workspace.id
     wanted_ids = {p.draft.lead_id for p in pending if p.draft.lead_id is not None}
@@ -163,7 +164,8 @@ def _resolve_subjects(session: Session, workspace: Workspace, pending: list[_Pen
             p.lead_id = by_visitor.get(d.anonymous_id or "")
 
 
-def record_events(session: Session, workspace: Workspace, drafts: Sequence[EventDraft]) -> list[EventOutcome]:
+def record_events(session: Session, workspace: Workspace | WorkspacePolicy, drafts: Sequence[EventDraft]
+                  ) -> list[EventOutcome]:
     now = utcnow()
     outcomes: dict[int, EventOutcome] = {}
     pending: list[_Pending] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,12 +21,21 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
+class WorkspacePolicy:
+    """What the ingest path needs to know of a workspace, small enough to cache with the key."""
+
+    id: int
+    allowed_event_types: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: a workspace and the scopes its key grants."""
 
     workspace_id: int
     key_id: int
     scopes: frozenset[Scope]
+    workspace: WorkspacePolicy | None = None
 
     @property
     def actor(self) -> str:
@@ -74,10 +85,38 @@ def create_api_key(session: Session, workspace: Workspace, scopes: frozenset[Sco
 def authenticate(session: Session, token: str) -> Principal | None:
     if not token.startswith(KEY_PREFIX) or len(token) > 200:
         return None
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token)))
-    if key is None or key.revoked_at is not None:
+    row = session.execute(
+        select(ApiKey.id, ApiKey.workspace_id, ApiKey.scopes, Workspace.allowed_event_types)
+        .join(Workspace, Workspace.id == ApiKey.workspace_id)
+        .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None))).first()
+    if row is None:
         return None
-    return Principal(workspace_id=key.workspace_id, key_id=key.id, scopes=parse_scopes(key.scopes))
+    key_id, workspace_id, scopes, allowed = row
+    policy = WorkspacePolicy(id=workspace_id, allowed_event_types=tuple(allowed) if allowed is not None else None)
+    return Principal(workspace_id=workspace_id, key_id=key_id, scopes=parse_scopes(scopes), workspace=policy)
+
+
+class PrincipalCache:
+    """Recently authenticated keys, so a busy client costs one lookup per `ttl` seconds instead of one per
+    request. A revoked key or a changed workspace policy takes effect within `ttl` seconds."""
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(hash_key(token))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[hash_key(token)] = (time.monotonic() + self.ttl, principal)
 
 
 def revoke_api_key(session: Session, workspace_id: int, key_id: int) -> bool:
