@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from leadline import __version__
@@ -13,9 +17,18 @@ from leadline.services.workspaces import PrincipalCache
 from leadline.storage.database import Database
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # Everything imported so far lives as long as the process: keep it out of the collector's full passes,
+    # which otherwise walk every SQLAlchemy and pydantic object now and then in the middle of a request.
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Leadline", version=__version__,
+    app = FastAPI(title="Leadline", version=__version__, lifespan=_lifespan,
                   description="Lead management API: capture, track, score, qualify and measure leads.")
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url, echo=settings.sql_echo)
