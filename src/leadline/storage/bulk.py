@@ -31,26 +31,26 @@ def _prepare(stmt: ClauseElement, names: tuple[str, ...], dialect: Dialect
     return str(compiled), processors, order
 
 
-def _convert(processors: tuple[Processor, ...], rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-    columns = []
-    for position, proc in enumerate(processors):
-        values = [row[position] for row in rows]
-        if proc is not None:
-            seen: dict[Any, Any] = {}
-            converted = []
-            for value in values:
-                if value is None:
-                    converted.append(None)
-                elif isinstance(value, dict | list):
-                    converted.append(proc(value))
-                else:  # timestamps repeat within a batch: convert each distinct one once
-                    out = seen.get(value)
-                    if out is None:
-                        out = seen[value] = proc(value)
-                    converted.append(out)
-            values = converted
-        columns.append(values)
-    return list(zip(*columns, strict=True))
+def _convert(processors: tuple[Processor, ...], rows: Sequence[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    active = [(position, proc, {}) for position, proc in enumerate(processors) if proc is not None]
+    if not active:
+        return rows
+    converted = []
+    for row in rows:
+        values = list(row)
+        for position, proc, seen in active:
+            value = values[position]
+            if value is None:
+                continue
+            if isinstance(value, dict | list):
+                values[position] = proc(value)
+            else:  # timestamps repeat within a batch: convert each distinct one once
+                out = seen.get(value)
+                if out is None:
+                    out = seen[value] = proc(value)
+                values[position] = out
+        converted.append(tuple(values))
+    return converted
 
 
 def executemany(conn: Connection, stmt: ClauseElement, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
@@ -60,7 +60,7 @@ def executemany(conn: Connection, stmt: ClauseElement, names: Sequence[str], row
     sql, processors, order = _prepare(stmt, tuple(names), conn.dialect)
     converted = _convert(processors, rows)
     if order is not None:
-        params: list[Any] = converted if order == tuple(range(len(names))) else [
+        params: Sequence[Any] = converted if order == tuple(range(len(names))) else [
             tuple(row[i] for i in order) for row in converted]
     else:
         params = [dict(zip(names, row, strict=True)) for row in converted]
