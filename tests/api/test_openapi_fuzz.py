@@ -54,3 +54,9 @@ def test_schema_is_served(client):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def test_front_door_leads_to_the_api_docs(client):
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/docs"
+    assert "swagger" in client.get("/docs").text.lower()
