@@ -7,16 +7,18 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from types import SimpleNamespace
 
-from sqlalchemy import Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
 
 from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
 from leadline.services.companies import apply_company_fields, company_domain_for, resolve_company
 from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.touches import apply_touch
-from leadline.storage.bulk import bulk_insert
+from leadline.storage.bulk import bulk_insert, executemany
 from leadline.storage.tables import Company, Event, Lead
 from leadline.storage.types import utcnow
 
@@ -297,6 +299,15 @@ class BulkResult:
 
 _LEAD_TABLE = Lead.__table__
 _LEAD_COLUMNS = tuple(c.key for c in _LEAD_TABLE.columns)
+_INSERT_COLUMNS = tuple(c for c in _LEAD_COLUMNS if c != "id")
+_UPDATE_COLUMNS = tuple(c for c in _LEAD_COLUMNS if c not in ("id", "workspace_id"))
+
+
+@lru_cache(maxsize=1)
+def _update_by_id() -> ClauseElement:
+    table = _LEAD_TABLE
+    return update(table).where(table.c.id == bindparam("_id")).values(
+        {c: bindparam(c, type_=table.c[c].type) for c in _UPDATE_COLUMNS})
 
 
 def _existing_states(session: Session, workspace_id: int, inputs: list[LeadInput]
@@ -385,13 +396,14 @@ def upsert_many(
         before = originals.get(id(state))
         if before is not None and vars(state) != before:
             changed.append({**vars(state), "updated_at": now, "_id": state.id})
+    conn = session.connection()
     if new_states:
-        rows = [{k: v for k, v in vars(s).items() if k != "id"} | {"updated_at": now} for s in new_states]
-        session.execute(insert(_LEAD_TABLE), rows)
+        for state in new_states:
+            state.updated_at = now
+        bulk_insert(conn, _LEAD_TABLE, _INSERT_COLUMNS,
+                    [tuple(getattr(state, c) for c in _INSERT_COLUMNS) for state in new_states])
     if changed:
-        columns = [c for c in _LEAD_COLUMNS if c not in ("id", "workspace_id")]
-        stmt = update(_LEAD_TABLE).where(_LEAD_TABLE.c.id == bindparam("_id")).values(
-            {c: bindparam(c) for c in columns})
-        session.connection().execute(stmt, [{k: row[k] for k in (*columns, "_id")} for row in changed])
+        executemany(conn, _update_by_id(), (*_UPDATE_COLUMNS, "_id"),
+                    [tuple(row[c] for c in (*_UPDATE_COLUMNS, "_id")) for row in changed])
     return BulkResult(created=len(new_states), updated=len(changed),
                       unchanged=len(inputs) - len(new_states) - len(changed))
