@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadline.config import get_settings
+from leadline.core.spreadsheet import safe_cell
 from leadline.services.leads import LeadFilter, company_of, get_lead, list_leads, timeline
 from leadline.services.views import LeadView
 from leadline.services.workspaces import create_api_key, find_workspace, get_or_create_workspace, parse_scopes
@@ -172,20 +173,13 @@ def _lead_row(view: LeadView) -> dict[str, Any]:
             "created_at": view.created_at.isoformat()}
 
 
-def _safe_cell(value: Any) -> Any:
-    """Spreadsheets run cells that start with = + - @ (or tab/CR) as formulas: defuse them."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _emit(rows: list[dict[str, Any]], fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         print(json.dumps(rows, default=str, ensure_ascii=False))
     elif fmt is OutputFormat.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
         writer.writeheader()
-        writer.writerows({k: _safe_cell(v) for k, v in row.items()} for row in rows)
+        writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
     else:
         table = Table(*(rows[0].keys() if rows else ["id"]))
         for row in rows:

@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 
 from leadline.core.import_mapping import HeaderMapping, map_headers, row_to_lead_input
 from leadline.core.lead_input import InvalidLeadInput, LeadInput
+from leadline.core.spreadsheet import safe_cell
 from leadline.imports.csv_reader import CsvFormatError, CsvSource, open_csv
 from leadline.services.leads import WriteMode, upsert_many
 from leadline.storage.database import Database
@@ -122,15 +123,11 @@ def _check_structure(source: CsvSource) -> int:
     return count
 
 
-def _safe(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _write_error_report(path: Path, problems: list[RowProblem]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", "column", "reason"])
-        writer.writerows([p.row, _safe(p.column), _safe(p.reason)] for p in problems)
+        writer.writerows([p.row, safe_cell(p.column), safe_cell(p.reason)] for p in problems)
 
 
 def _count_existing(db: Database, workspace_id: int, leads: list[LeadInput]) -> int:
