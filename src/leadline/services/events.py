@@ -40,7 +40,7 @@ MAX_CLOCK_SKEW = timedelta(days=1)
 PROMOTED_PROPERTIES = ("url", "path", "email_id")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs a setattr call per field, per event
 class EventDraft:
     type: str
     event_key: str | None = None
@@ -52,7 +52,7 @@ class EventDraft:
     source: Touch = _NO_TOUCH
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventOutcome:
     index: int
     status: str  # accepted | duplicate | error

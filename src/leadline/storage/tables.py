@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -183,7 +184,9 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_lead", "workspace_id", "lead_id", "occurred_at"),
-        Index("ix_events_anonymous", "workspace_id", "anonymous_id"),
+        # Most events name a lead: index only the anonymous ones (one B-tree insert fewer per event).
+        Index("ix_events_anonymous", "workspace_id", "anonymous_id",
+              sqlite_where=text("anonymous_id IS NOT NULL"), postgresql_where=text("anonymous_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

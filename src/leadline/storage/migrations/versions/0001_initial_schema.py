@@ -315,5 +315,7 @@ def _create_events_table() -> None:
             *_event_columns(sa.Column('id', sa.Integer(), nullable=False)),
             sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
         )
-    op.create_index('ix_events_anonymous', 'events', ['workspace_id', 'anonymous_id'], unique=False)
+    op.create_index('ix_events_anonymous', 'events', ['workspace_id', 'anonymous_id'], unique=False,
+                    sqlite_where=sa.text('anonymous_id IS NOT NULL'),
+                    postgresql_where=sa.text('anonymous_id IS NOT NULL'))
     op.create_index('ix_events_lead', 'events', ['workspace_id', 'lead_id', 'occurred_at'], unique=False)
