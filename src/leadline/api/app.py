@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leadline import __version__
+from leadline.api.deps import ConnectionGates
 from leadline.api.errors import COMMON_ERRORS, install_error_handlers
 from leadline.api.limits import BodySizeLimit
 from leadline.api.routes import accounts, events, forms, health, identity, leads
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db or Database(settings.database_url, echo=settings.sql_echo)
     app.state.principals = PrincipalCache(ttl=settings.key_cache_seconds)
+    app.state.gates = ConnectionGates(app.state.db)
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (leads, events, identity, accounts, forms):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from leadline.core.leads import Scope
 from leadline.services.workspaces import Principal, PrincipalCache, authenticate
-from leadline.storage.database import Database
+from leadline.storage.database import POSTGRES_CONNECTIONS, READER_CONNECTIONS, Database
 from leadline.storage.tables import Workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_...`")
@@ -35,8 +36,9 @@ async def get_principal(
     cache: PrincipalCache = request.app.state.principals
     principal = cache.get(credentials.credentials)
     if principal is None:
-        with db.read() as session:
-            principal = authenticate(session, credentials.credentials)
+        async with gates(request).read:
+            with db.read() as session:
+                principal = authenticate(session, credentials.credentials)
         if principal is None:
             raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         cache.put(credentials.credentials, principal)
@@ -61,14 +63,39 @@ Writer = Annotated[Principal, Depends(require(Scope.WRITE))]
 Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
-def write_session(db: DatabaseDep) -> Iterator[Session]:
-    with db.write() as session:
-        yield session
+class ConnectionGates:
+    """Admission to the connection pools, waited for on the event loop.
+
+    Without it, sync handlers wait for a pooled connection inside thread-pool threads: once every thread
+    waits, the request that holds the connection cannot get a thread to finish its response, and the server
+    stalls until the pool timeout (seen at 40 concurrent writes on SQLite). A gate never admits more holders
+    than the pool has connections, so whoever is admitted gets one at once, and everyone else waits here,
+    costing no thread.
+    """
+
+    def __init__(self, db: Database) -> None:
+        if db.is_sqlite:
+            self.write = asyncio.Semaphore(1)  # one writer connection per process
+            self.read = asyncio.Semaphore(READER_CONNECTIONS)
+        else:  # one pool for both; keep two connections spare for the CLI and health checks
+            self.write = self.read = asyncio.Semaphore(POSTGRES_CONNECTIONS - 2)
 
 
-def read_session(db: DatabaseDep) -> Iterator[Session]:
-    with db.read() as session:
-        yield session
+def gates(request: Request) -> ConnectionGates:
+    value: ConnectionGates = request.app.state.gates
+    return value
+
+
+async def write_session(request: Request, db: DatabaseDep) -> AsyncIterator[Session]:
+    async with gates(request).write:
+        with db.write() as session:
+            yield session
+
+
+async def read_session(request: Request, db: DatabaseDep) -> AsyncIterator[Session]:
+    async with gates(request).read:
+        with db.read() as session:
+            yield session
 
 
 WriteSession = Annotated[Session, Depends(write_session)]

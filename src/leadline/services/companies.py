@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from leadline.core.contacts import email_domain
@@ -41,9 +42,17 @@ def resolve_company(
     if found is None:
         if domain is None and (company is None or not company.name):
             return None
-        found = Company(workspace_id=workspace_id, domain=domain)
-        session.add(found)
-        fill_only = False
+        created = Company(workspace_id=workspace_id, domain=domain)
+        try:
+            with session.begin_nested():  # another request may create the same domain at this very moment
+                session.add(created)
+                session.flush()
+            found, fill_only = created, False
+        except IntegrityError:
+            found = session.scalar(select(Company).where(Company.workspace_id == workspace_id,
+                                                         Company.domain == domain))
+            if found is None:
+                raise
     if company is not None:
         apply_company_fields(found, company, fill_only=fill_only)
     session.flush()

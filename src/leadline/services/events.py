@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from leadline.core.channels import Touch
@@ -139,7 +139,11 @@ def _resolve_subjects(session: Session, workspace: Workspace | WorkspacePolicy, 
         new_visitors = [{"workspace_id": ws, "anonymous_id": a, "first_seen_at": utcnow()}
                         for a in sorted(anonymous - by_visitor.keys())]
         if new_visitors:
-            session.execute(insert(Visitor), new_visitors)
+            # Another request may be first to see the same visitor: its row is as good as ours.
+            visitors = Visitor.__table__
+            stmt: Any = (postgresql.insert(visitors) if session.get_bind().dialect.name == "postgresql"
+                         else sqlite.insert(visitors))
+            session.execute(stmt.on_conflict_do_nothing(), new_visitors)
     for p in pending:
         d = p.draft
         if d.lead_id is not None:

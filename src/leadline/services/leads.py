@@ -11,6 +11,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 from sqlalchemy import Select, bindparam, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
@@ -107,12 +108,28 @@ def upsert_lead(
     if lead is None:
         if not data.email and not data.phone:
             raise Invalid([FieldProblem("email", "a lead needs an email or a phone number")])
-        lead = Lead(workspace_id=workspace_id, custom={}, stage="new", temperature="cold", score=0.0,
-                    fit_score=0.0, engagement_score=0.0, unsubscribed=False,
-                    created_at=data.created_at or now, updated_at=now)
-        session.add(lead)
+        lead = _insert_new_lead(session, workspace_id, data, now)
+        if lead.id is None:  # a concurrent request created it first: update theirs
+            lead = find_lead(session, workspace_id, email=data.email, phone=data.phone) or lead
+            created = False
     apply_lead_input(session, lead, data, mode=WriteMode.OVERWRITE if created else mode, at=now)
     return UpsertResult(lead=lead, created=created)
+
+
+def _insert_new_lead(session: Session, workspace_id: int, data: LeadInput, now: datetime) -> Lead:
+    """Insert the lead's row in a savepoint. On PostgreSQL two requests can race to create the same email;
+    the loser gets the unique violation, and returns an unsaved lead (id None) so the caller can find the
+    winner's row, which READ COMMITTED now shows."""
+    lead = Lead(workspace_id=workspace_id, email=data.email, phone=data.phone, custom={}, stage="new",
+                temperature="cold", score=0.0, fit_score=0.0, engagement_score=0.0, unsubscribed=False,
+                created_at=data.created_at or now, updated_at=now)
+    try:
+        with session.begin_nested():
+            session.add(lead)
+            session.flush()
+    except IntegrityError:
+        return Lead(workspace_id=workspace_id)
+    return lead
 
 
 def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: WriteMode, at: datetime) -> None:

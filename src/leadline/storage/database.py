@@ -16,6 +16,12 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+#: Pool sizes; the API admits at most this many concurrent holders (`leadline.api.deps.ConnectionGates`).
+READER_CONNECTIONS = 8
+POSTGRES_CONNECTIONS = 20
+#: A request that cannot get a connection in this time fails loudly instead of hanging.
+POOL_TIMEOUT_SECONDS = 10
+
 
 def _json_dumps(value: Any) -> str:
     try:
@@ -34,9 +40,9 @@ def _sqlite_engine(url: str, *, writer: bool, echo: bool) -> Engine:
         echo=echo,
         **JSON_OPTIONS,
         connect_args={"check_same_thread": False, "timeout": 30},
-        pool_size=1 if writer else 4,
-        max_overflow=0 if writer else 4,
-        pool_timeout=60,
+        pool_size=1 if writer else READER_CONNECTIONS,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
     )
     begin_sql = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
@@ -68,7 +74,8 @@ class Database:
             self.writer = _sqlite_engine(url, writer=True, echo=echo)
             self.reader = _sqlite_engine(url, writer=False, echo=echo)
         else:
-            self.writer = create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True,
+            self.writer = create_engine(url, echo=echo, pool_size=POSTGRES_CONNECTIONS, max_overflow=0,
+                                        pool_timeout=POOL_TIMEOUT_SECONDS, pool_pre_ping=True,
                                         **JSON_OPTIONS)
             self.reader = self.writer
         self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)

@@ -28,8 +28,11 @@ def ensure_event_partitions(conn: Connection, timestamps: Iterable[datetime]) ->
     for year, month in sorted(missing):
         start, end = _month_bounds(year, month)
         name = f"events_y{year:04d}m{month:02d}"
-        # A savepoint: two processes racing to create the same partition must not abort the caller's work.
+        # Two transactions racing to create the same partition: the advisory lock (held to the end of the
+        # transaction) makes the second wait for the first to commit, then see the table and skip it.
+        # `CREATE TABLE IF NOT EXISTS` alone is not enough: it fails with DuplicateTable under that race.
         with conn.begin_nested():
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
             exists = conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar()
             if exists is None:
                 conn.execute(text(

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, WriteSession
+from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, WriteSession, gates
 from leadline.api.errors import error_body
 from leadline.api.schemas import FormIn, FormOut
 from leadline.core.lead_input import InvalidLeadInput
 from leadline.services.forms import create_form, find_form, list_forms, submit_form
+from leadline.storage.database import Database
 from leadline.storage.tables import Form
 
 router = APIRouter(tags=["forms"])
@@ -68,6 +69,11 @@ async def submit(form_key: str, request: Request, db: DatabaseDep) -> Response:
         fields = _fields(await request.form(max_files=0, max_fields=MAX_FIELDS * 2))
     except Exception:  # malformed multipart: Starlette raises assorted parser errors
         return JSONResponse(error_body(400, "malformed form body"), status_code=400)
+    async with gates(request).write:
+        return _submit(request, db, form_key, fields)
+
+
+def _submit(request: Request, db: Database, form_key: str, fields: dict[str, str]) -> Response:
     with db.write() as session:
         form = find_form(session, form_key)
         if form is None:

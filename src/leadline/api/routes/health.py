@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
-from leadline.api.deps import DatabaseDep
+from leadline.api.deps import DatabaseDep, gates
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz(db: DatabaseDep) -> dict[str, str]:
-    with db.read() as session:
-        session.execute(text("SELECT 1"))
+async def healthz(request: Request, db: DatabaseDep) -> dict[str, str]:
+    async with gates(request).read:
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
     return {"status": "ok", "database": db.dialect}
 
 
