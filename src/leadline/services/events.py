@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session
 from leadline.core.channels import Touch
 from leadline.core.contacts import InvalidContact, email_lookup_key, normalise_email
 from leadline.core.lead_input import LeadInput
+from leadline.core.scoring.signals import AUTOMATED_PROPERTY, automated_reason
+from leadline.core.scoring.signals import CHECKED_TYPES as AUTOMATION_CHECKED
+from leadline.services.email_states import apply_email_states
 from leadline.services.leads import WriteMode, follow_merges, upsert_lead
+from leadline.services.scoring.realtime import score_events
 from leadline.services.touches import TouchBatch
 from leadline.services.workspaces import WorkspacePolicy
 from leadline.storage.bulk import bulk_insert
@@ -34,6 +38,7 @@ _NO_TOUCH = Touch()
 EVENT_COLUMNS = ("workspace_id", "event_key", "type", "occurred_at", "received_at", "lead_id", "subject_lead_id",
                  "anonymous_id", "channel", "campaign", "utm_source", "utm_medium", "utm_campaign", "utm_term",
                  "utm_content", "referrer", "url", "path", "email_id", "properties")
+EVENT_INDEX = {name: i for i, name in enumerate(EVENT_COLUMNS)}
 
 #: How far in the future a client clock may be before an event is refused.
 MAX_CLOCK_SKEW = timedelta(days=1)
@@ -205,7 +210,7 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
             touch = touch.with_derived_channel()
             if p.lead_id is not None:
                 touches.add(p.lead_id, touch, p.occurred_at)
-        props = d.properties
+        props = _stored_properties(d, p.occurred_at)
         rows.append((
             ws, d.event_key, d.type, p.occurred_at, now, p.lead_id, p.subject_id, d.anonymous_id,
             touch.channel, touch.campaign, touch.utm_source, touch.utm_medium, touch.utm_campaign, touch.utm_term,
@@ -218,7 +223,17 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
         ensure_event_partitions(conn, {row[3] for row in rows})
         bulk_insert(conn, _EVENTS, EVENT_COLUMNS, rows)
     touches.write(session, ws)
+    if rows:
+        apply_email_states(session, ws, EVENT_INDEX, rows)
+        score_events(session, ws, EVENT_INDEX, rows, now=now)
     return [outcomes[i] for i in range(len(drafts))]
+
+
+def _stored_properties(draft: EventDraft, occurred_at: datetime) -> dict[str, Any]:
+    """The properties as given, plus the `automated` flag on clicks that look like a scanner's."""
+    if draft.type in AUTOMATION_CHECKED and (reason := automated_reason(draft.type, draft.properties, occurred_at)):
+        return {**draft.properties, AUTOMATED_PROPERTY: reason}  # recorded, never scored
+    return draft.properties
 
 
 def _text(value: Any) -> str | None:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from types import SimpleNamespace
 
-from sqlalchemy import Select, bindparam, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -18,6 +18,8 @@ from sqlalchemy.sql import ClauseElement
 from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
 from leadline.services.companies import apply_company_fields, company_domain_for, resolve_company
 from leadline.services.errors import Conflict, Invalid, NotFound
+from leadline.services.scoring.models import active_model
+from leadline.services.scoring.refresh import SCORE_ATTRIBUTES, refresh_leads
 from leadline.services.touches import apply_touch
 from leadline.storage.bulk import bulk_insert, executemany
 from leadline.storage.tables import Company, Event, Lead
@@ -122,6 +124,7 @@ def _insert_new_lead(session: Session, workspace_id: int, data: LeadInput, now: 
     winner's row, which READ COMMITTED now shows."""
     lead = Lead(workspace_id=workspace_id, email=data.email, phone=data.phone, custom={}, stage="new",
                 temperature="cold", score=0.0, fit_score=0.0, engagement_score=0.0, unsubscribed=False,
+                mql_ready=False,
                 created_at=data.created_at or now, updated_at=now)
     try:
         with session.begin_nested():
@@ -145,6 +148,8 @@ def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: Wri
     apply_touch(lead, data.source, data.created_at or at)
     lead.updated_at = at
     session.flush()
+    if refresh_leads(session, lead.workspace_id, [lead.id], at=at):
+        session.refresh(lead, attribute_names=list(SCORE_ATTRIBUTES))
 
 
 def update_lead(session: Session, workspace_id: int, lead_id: int, data: LeadInput) -> Lead:
@@ -370,6 +375,20 @@ def _attach_company(session: Session, workspace_id: int, state: SimpleNamespace,
         state.company_id = company_id
 
 
+def _refresh_scores(session: Session, workspace_id: int, new_states: list[SimpleNamespace], changed_ids: list[int],
+                    at: datetime) -> None:
+    """Score the leads an import created or changed (fit may have moved), when the workspace scores leads."""
+    if not (new_states or changed_ids) or active_model(session, workspace_id) is None:
+        return
+    emails = [s.email for s in new_states if s.email]
+    phones = [s.phone for s in new_states if not s.email and s.phone]
+    ids = list(changed_ids)
+    if emails or phones:
+        ids += session.scalars(select(Lead.id).where(Lead.workspace_id == workspace_id, or_(
+            Lead.email.in_(emails), and_(Lead.email.is_(None), Lead.phone.in_(phones))))).all()
+    refresh_leads(session, workspace_id, sorted(set(ids)), cause="import", at=at)
+
+
 def upsert_many(
     session: Session, workspace_id: int, inputs: list[LeadInput], *, mode: WriteMode, at: datetime | None = None
 ) -> BulkResult:
@@ -396,7 +415,7 @@ def upsert_many(
             state = SimpleNamespace(**dict.fromkeys(_LEAD_COLUMNS))
             state.__dict__.update(workspace_id=workspace_id, custom={}, stage="new", temperature="cold",
                                   score=0.0, fit_score=0.0, engagement_score=0.0, unsubscribed=False,
-                                  created_at=data.created_at or now)
+                                  mql_ready=False, created_at=data.created_at or now)
             new_states.append(state)
             if data.email:
                 by_email[data.email] = state
@@ -422,5 +441,6 @@ def upsert_many(
     if changed:
         executemany(conn, _update_by_id(), (*_UPDATE_COLUMNS, "_id"),
                     [tuple(row[c] for c in (*_UPDATE_COLUMNS, "_id")) for row in changed])
+    _refresh_scores(session, workspace_id, new_states, [row["_id"] for row in changed], now)
     return BulkResult(created=len(new_states), updated=len(changed),
                       unchanged=len(inputs) - len(new_states) - len(changed))

@@ -156,6 +156,14 @@ class Lead(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    # Scoring: the stored score is exact as of `score_computed_at`; `score_due_at` is when decay alone will
+    # move the lead to another band (temperature or MQL-readiness), so a job can move it on time.
+    mql_ready: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    score_model_version: Mapped[int | None] = mapped_column(Integer)
+    score_computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    score_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
 
 class Campaign(Base):
     __tablename__ = "campaigns"
@@ -278,3 +286,67 @@ class Form(Base):
     redirect_url: Mapped[str | None] = mapped_column(Text)
     honeypot_field: Mapped[str] = mapped_column(String(64), default="website")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScoringModelVersion(Base):
+    """Every scoring model a workspace applied, kept for rollback; one is active."""
+
+    __tablename__ = "scoring_models"
+    __table_args__ = (UniqueConstraint("workspace_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    source: Mapped[str | None] = mapped_column(Text)  # the file as written (comments included)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LeadRuleScore(Base):
+    """One lead's running total for one engagement rule of the active model (see `core.scoring.decay`)."""
+
+    __tablename__ = "lead_rule_scores"
+
+    lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId, index=True)
+    value: Mapped[float] = mapped_column(Float)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    hits: Mapped[int] = mapped_column(Integer)
+    last_fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeadRuleDay(Base):
+    """Occurrences per UTC day of a rule with a daily cap (all of them; the first `max_per_day` count)."""
+
+    __tablename__ = "lead_rule_days"
+
+    lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    workspace_id: Mapped[int] = mapped_column(BigId, index=True)
+    occurrences: Mapped[int] = mapped_column(Integer)
+
+
+class ScoreChange(Base):
+    """A lead crossing a threshold: became warm, hot, MQL-ready (or the reverse), when and why."""
+
+    __tablename__ = "score_changes"
+    __table_args__ = (Index("ix_score_changes_lead", "workspace_id", "lead_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    lead_id: Mapped[int] = mapped_column(BigId)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(20))  # temperature | mql_ready
+    from_value: Mapped[str] = mapped_column(String(20))
+    to_value: Mapped[str] = mapped_column(String(20))
+    cause: Mapped[str] = mapped_column(String(200))  # event:<type> | decay | model:<version> | profile
+    score: Mapped[float] = mapped_column(Float)
+    fit: Mapped[float] = mapped_column(Float)
+    engagement: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[int | None] = mapped_column(Integer)

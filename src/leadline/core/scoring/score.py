@@ -1,0 +1,147 @@
+"""From rule results to a lead's score, and back to the reasons.
+
+How the numbers combine (the README documents the same):
+- fit = the sum of the fit rules that hold, clamped to 0..100;
+- engagement = the sum of each engagement rule's decayed, capped value, clamped to 0..100;
+- score = fit_weight * fit + engagement_weight * engagement (weights add up to 1), 0..100;
+- temperature from engagement alone (cold < warm <= warm < hot <= hot);
+- MQL-ready when fit >= mql.fit and engagement >= mql.engagement.
+A very engaged student (engagement 90, fit 0) is hot but not MQL-ready: the two axes stay visible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from leadline.core.leads import Temperature
+from leadline.core.scoring.conditions import Facts
+from leadline.core.scoring.decay import RuleState
+from leadline.core.scoring.model import ScoringModel
+
+#: How far ahead band changes are looked for; a lead that would change later is looked at again then.
+HORIZON = timedelta(days=3650)
+#: Precision of a predicted band change.
+PRECISION_SECONDS = 1.0
+
+
+def clamp(value: float) -> float:
+    return max(0.0, min(100.0, value))
+
+
+@dataclass(frozen=True, slots=True)
+class RulePoints:
+    key: str
+    name: str
+    axis: str  # fit | engagement
+    points: float  # what the rule gives now (after decay and cap)
+    raw_points: float  # before the cap
+    occurrences: int
+    last_fired_at: datetime | None
+    capped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    temperature: Temperature
+    mql_ready: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LeadScore:
+    score: float
+    fit: float
+    engagement: float
+    band: Band
+    rules: tuple[RulePoints, ...]
+    fit_points: float  # unclamped sums, so the explanation adds up
+    engagement_points: float
+    at: datetime
+
+
+def fit_rules_fired(model: ScoringModel, facts: Facts) -> list[RulePoints]:
+    return [RulePoints(r.key, r.name, "fit", r.points, r.points, 1, None, False)
+            for r in model.fit if r.matches(facts)]
+
+
+def band_of(model: ScoringModel, fit: float, engagement: float) -> Band:
+    t = model.thresholds
+    temperature = (Temperature.HOT if engagement >= t.hot else
+                   Temperature.WARM if engagement >= t.warm else Temperature.COLD)
+    return Band(temperature, fit >= t.mql_fit and engagement >= t.mql_engagement)
+
+
+def engagement_rules_now(model: ScoringModel, states: Mapping[str, RuleState], at: datetime) -> list[RulePoints]:
+    result = []
+    for rule in model.engagement:
+        state = states.get(rule.key)
+        if state is None or state.hits == 0:
+            continue
+        raw = state.value_at(at, rule.half_life_seconds)
+        points = rule.contribution(raw)
+        result.append(RulePoints(rule.key, rule.name, "engagement", points, raw, state.hits, state.last_fired_at,
+                                 points != raw))
+    return result
+
+
+def engagement_at(model: ScoringModel, states: Mapping[str, RuleState], at: datetime) -> float:
+    total = 0.0
+    for rule in model.engagement:
+        state = states.get(rule.key)
+        if state is not None and state.hits:
+            total += rule.contribution(state.value_at(at, rule.half_life_seconds))
+    return clamp(total)
+
+
+def score_lead(model: ScoringModel, fit_rules: list[RulePoints], states: Mapping[str, RuleState],
+               at: datetime) -> LeadScore:
+    engagement_rules = engagement_rules_now(model, states, at)
+    fit_points = math.fsum(r.points for r in fit_rules)
+    engagement_points = math.fsum(r.points for r in engagement_rules)
+    fit, engagement = clamp(fit_points), clamp(engagement_points)
+    score = model.fit_weight * fit + model.engagement_weight * engagement
+    return LeadScore(score, fit, engagement, band_of(model, fit, engagement),
+                     (*fit_rules, *engagement_rules), fit_points, engagement_points, at)
+
+
+def next_band_change(model: ScoringModel, fit: float, states: Mapping[str, RuleState], now: datetime
+                     ) -> datetime | None:
+    """When time alone (decay, no new event) will move the lead to another band, to the second; or None.
+
+    Decayed positive points only fall and negative ones only rise, so engagement need not be monotone: the
+    search samples a geometric grid of times up to HORIZON and bisects the first interval whose band differs.
+    """
+    decaying = [(rule, states[rule.key]) for rule in model.engagement
+                if rule.half_life_seconds is not None and rule.key in states and states[rule.key].hits
+                and states[rule.key].value != 0]
+    if not decaying:
+        return None
+    current = band_of(model, fit, engagement_at(model, states, now))
+    has_negative = any(state.value < 0 for _, state in decaying)
+    if not has_negative and current.temperature is Temperature.COLD and not current.mql_ready:
+        return None  # only falling from here, and already in the lowest band
+
+    def band_after(seconds: float) -> Band:
+        return band_of(model, fit, engagement_at(model, states, now + timedelta(seconds=seconds)))
+
+    shortest = min(rule.half_life_seconds for rule, _ in decaying if rule.half_life_seconds is not None)
+    horizon = HORIZON.total_seconds()
+    low, step = 0.0, shortest / 16
+    while low < horizon:
+        high = min(horizon, low + step)
+        if band_after(high) != current:
+            return now + timedelta(seconds=_bisect(band_after, current, low, high))
+        low, step = high, step * 1.25
+    return None
+
+
+def _bisect(band_after: Callable[[float], Band], current: Band, low: float, high: float) -> float:
+    while high - low > PRECISION_SECONDS:
+        middle = (low + high) / 2
+        if band_after(middle) == current:
+            low = middle
+        else:
+            high = middle
+    return math.ceil(high)

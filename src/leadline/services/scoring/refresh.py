@@ -1,0 +1,68 @@
+"""Scores that change without a new event: a profile edit (fit), and time passing (decay).
+
+Decay is exact at any moment when read (see `explain`); what a job must do is move the *stored* band of
+the leads whose `score_due_at` has come, so lists, segments and routing see a lead cool down on time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leadline.core.scoring.model import ScoringModel
+from leadline.core.scoring.score import clamp, fit_rules_fired
+from leadline.services.scoring.facts import fit_facts, fit_rows
+from leadline.services.scoring.models import active_model
+from leadline.services.scoring.state import ScoredLead, current_bands, load_states, write_scores
+from leadline.storage.tables import Lead
+from leadline.storage.types import utcnow
+
+#: Lead attributes scoring writes (to reload an ORM object after `refresh_leads`).
+SCORE_ATTRIBUTES = ("score", "fit_score", "engagement_score", "temperature", "mql_ready", "score_model_version",
+                    "score_computed_at", "score_due_at")
+#: Leads moved per transaction by the decay job (keeps each SQLite write well under 100 ms).
+DUE_BATCH = 500
+
+
+def fit_of(model: ScoringModel, row: Sequence[object]) -> float:
+    return clamp(math.fsum(r.points for r in fit_rules_fired(model, fit_facts(row))))
+
+
+def refresh_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], *, cause: str = "profile",
+                  at: datetime | None = None) -> int:
+    """Recompute fit from the leads' current fields and store their scores (after a create or an edit)."""
+    active = active_model(session, workspace_id)
+    if active is None or not lead_ids:
+        return 0
+    at = at or utcnow()
+    rows = fit_rows(session, workspace_id, lead_ids)
+    ids = [row[0] for row in rows]
+    states = load_states(session, ids)
+    bands = current_bands(session, ids)
+    scored = [ScoredLead(row[0], fit_of(active.model, row), states.get(row[0], {}),
+                         bands[row[0]][0] if bands[row[0]][2] is not None else None, cause) for row in rows]
+    write_scores(session, workspace_id, active.model, active.version, scored, at)
+    return len(scored)
+
+
+def refresh_due(session: Session, *, now: datetime | None = None, limit: int = DUE_BATCH) -> int:
+    """Move up to `limit` leads whose band change has come (any workspace); returns how many moved."""
+    now = now or utcnow()
+    due = session.execute(select(Lead.workspace_id, Lead.id).where(Lead.score_due_at <= now)
+                          .order_by(Lead.score_due_at).limit(limit)).all()
+    by_workspace: dict[int, list[int]] = {}
+    for workspace_id, lead_id in due:
+        by_workspace.setdefault(workspace_id, []).append(lead_id)
+    for workspace_id, ids in by_workspace.items():
+        active = active_model(session, workspace_id)
+        if active is None:
+            continue
+        states = load_states(session, ids)
+        bands = current_bands(session, ids)
+        write_scores(session, workspace_id, active.model, active.version,
+                     [ScoredLead(i, bands[i][1], states.get(i, {}), bands[i][0], "decay") for i in ids], now)
+    return len(due)

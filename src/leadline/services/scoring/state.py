@@ -1,0 +1,172 @@
+"""Reading and writing what scoring keeps: rule running totals, daily counts, the lead's score columns, and
+the history of threshold crossings. Every score change goes through `write_scores`, the one writer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+
+from leadline.core.leads import Temperature
+from leadline.core.scoring.decay import RuleState
+from leadline.core.scoring.model import ScoringModel
+from leadline.core.scoring.score import Band, band_of, engagement_at, next_band_change
+from leadline.storage.bulk import bulk_insert, executemany
+from leadline.storage.tables import Lead, LeadRuleDay, LeadRuleScore, ScoreChange
+
+_RULES = LeadRuleScore.__table__
+_DAYS = LeadRuleDay.__table__
+_LEADS = Lead.__table__
+_CHANGES = ScoreChange.__table__
+RULE_COLUMNS = ("workspace_id", "lead_id", "rule_key", "value", "as_of", "hits", "last_fired_at")
+DAY_COLUMNS = ("workspace_id", "lead_id", "rule_key", "day", "occurrences")
+CHANGE_COLUMNS = ("workspace_id", "lead_id", "occurred_at", "kind", "from_value", "to_value", "cause", "score",
+                  "fit", "engagement", "model_version")
+_SCORE_COLUMNS = ("score", "fit_score", "engagement_score", "temperature", "mql_ready", "score_model_version",
+                  "score_computed_at", "score_due_at")
+# SQLite and PostgreSQL accept at most this many parameters per IN list comfortably.
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+@lru_cache(maxsize=4)
+def _upsert_rules(dialect: str) -> ClauseElement:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_RULES)
+    return stmt.on_conflict_do_update(
+        index_elements=["lead_id", "rule_key"],
+        set_={c: stmt.excluded[c] for c in ("value", "as_of", "hits", "last_fired_at")})
+
+
+@lru_cache(maxsize=4)
+def _upsert_days(dialect: str) -> ClauseElement:
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_DAYS)
+    return stmt.on_conflict_do_update(index_elements=["lead_id", "rule_key", "day"],
+                                      set_={"occurrences": stmt.excluded.occurrences})
+
+
+@lru_cache(maxsize=1)
+def _update_scores() -> ClauseElement:
+    return update(_LEADS).where(_LEADS.c.id == bindparam("_id")).values(
+        {c: bindparam(c, type_=_LEADS.c[c].type) for c in _SCORE_COLUMNS})
+
+
+def load_states(session: Session, lead_ids: Sequence[int]) -> dict[int, dict[str, RuleState]]:
+    states: dict[int, dict[str, RuleState]] = {}
+    for chunk in _chunks(list(lead_ids)):
+        rows = session.execute(select(_RULES.c.lead_id, _RULES.c.rule_key, _RULES.c.value, _RULES.c.as_of,
+                                      _RULES.c.hits, _RULES.c.last_fired_at).where(_RULES.c.lead_id.in_(chunk)))
+        for lead_id, key, value, as_of, hits, last in rows:
+            states.setdefault(lead_id, {})[key] = RuleState(value, as_of, hits, last)
+    return states
+
+
+def save_states(session: Session, workspace_id: int, changed: Sequence[tuple[int, str, RuleState]]) -> None:
+    if not changed:
+        return
+    conn = session.connection()
+    executemany(conn, _upsert_rules(conn.dialect.name), RULE_COLUMNS,
+                [(workspace_id, lead_id, key, s.value, s.as_of, s.hits, s.last_fired_at)
+                 for lead_id, key, s in changed])
+
+
+def insert_states(session: Session, workspace_id: int, rows: Sequence[tuple[int, str, RuleState]]) -> None:
+    if rows:
+        bulk_insert(session.connection(), _RULES, RULE_COLUMNS,
+                    [(workspace_id, lead_id, key, s.value, s.as_of, s.hits, s.last_fired_at)
+                     for lead_id, key, s in rows])
+
+
+def load_day_counts(session: Session, keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], int]:
+    counts: dict[tuple[int, str, str], int] = {}
+    for chunk in _chunks(sorted(keys)):
+        rows = session.execute(select(_DAYS.c.lead_id, _DAYS.c.rule_key, _DAYS.c.day, _DAYS.c.occurrences).where(
+            tuple_(_DAYS.c.lead_id, _DAYS.c.rule_key, _DAYS.c.day).in_(chunk)))
+        counts.update({(lead_id, key, day): n for lead_id, key, day, n in rows})
+    return counts
+
+
+def save_day_counts(session: Session, workspace_id: int, counts: dict[tuple[int, str, str], int]) -> None:
+    if counts:
+        conn = session.connection()
+        executemany(conn, _upsert_days(conn.dialect.name), DAY_COLUMNS,
+                    [(workspace_id, lead_id, key, day, n) for (lead_id, key, day), n in counts.items()])
+
+
+def forget_states(session: Session, workspace_id: int, lead_ids: Sequence[int] | None = None,
+                  id_range: tuple[int, int] | None = None) -> None:
+    """Drop rule totals and daily counts of some leads (before they are computed again from events)."""
+    for table in (_RULES, _DAYS):
+        stmt = delete(table).where(table.c.workspace_id == workspace_id)
+        if id_range is not None:
+            session.execute(stmt.where(table.c.lead_id.between(*id_range)))
+        else:
+            for chunk in _chunks(list(lead_ids or ())):
+                session.execute(stmt.where(table.c.lead_id.in_(chunk)))
+
+
+@dataclass(slots=True)
+class ScoredLead:
+    """What `write_scores` needs for one lead: its fit (0..100), its rule totals, its band before."""
+
+    lead_id: int
+    fit: float
+    states: dict[str, RuleState]
+    before: Band | None
+    cause: str
+
+
+def band_from_row(temperature: str | None, mql_ready: bool | None) -> Band:
+    return Band(Temperature(temperature or "cold"), bool(mql_ready))
+
+
+def write_scores(session: Session, workspace_id: int, model: ScoringModel, version: int,
+                 leads: Sequence[ScoredLead], at: datetime) -> int:
+    """Compute each lead's score at `at`, store it with its next band change, and record the crossings.
+    Returns the number of threshold crossings recorded."""
+    if not leads:
+        return 0
+    updates: list[tuple[Any, ...]] = []
+    changes: list[tuple[Any, ...]] = []
+    for lead in leads:
+        engagement = engagement_at(model, lead.states, at)
+        band = band_of(model, lead.fit, engagement)
+        score = model.fit_weight * lead.fit + model.engagement_weight * engagement
+        due = next_band_change(model, lead.fit, lead.states, at)
+        updates.append((lead.lead_id, score, lead.fit, engagement, band.temperature.value, band.mql_ready,
+                        version, at, due))
+        before = lead.before
+        if before is not None and before != band:
+            base = (workspace_id, lead.lead_id, at)
+            tail = (lead.cause, score, lead.fit, engagement, version)
+            if before.temperature != band.temperature:
+                changes.append((*base, "temperature", before.temperature.value, band.temperature.value, *tail))
+            if before.mql_ready != band.mql_ready:
+                changes.append((*base, "mql_ready", str(before.mql_ready).lower(), str(band.mql_ready).lower(),
+                                *tail))
+    conn = session.connection()
+    executemany(conn, _update_scores(), ("_id", *_SCORE_COLUMNS), updates)
+    if changes:
+        bulk_insert(conn, _CHANGES, CHANGE_COLUMNS, changes)
+    return len(changes)
+
+
+def current_bands(session: Session, lead_ids: Sequence[int]) -> dict[int, tuple[Band, float, int | None]]:
+    """(band, stored fit, model version) of each lead."""
+    result: dict[int, tuple[Band, float, int | None]] = {}
+    for chunk in _chunks(list(lead_ids)):
+        rows = session.execute(select(Lead.id, Lead.temperature, Lead.mql_ready, Lead.fit_score,
+                                      Lead.score_model_version).where(Lead.id.in_(chunk)))
+        result.update({lead_id: (band_from_row(t, m), fit or 0.0, v) for lead_id, t, m, fit, v in rows})
+    return result
+
