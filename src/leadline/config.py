@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     sql_echo: bool = False
     key_cache_seconds: float = Field(default=5.0, ge=0, description=(
         "How long an authenticated API key is trusted without a lookup; a revocation takes effect within it."))
+    score_refresh_seconds: float = Field(default=10.0, ge=0, description=(
+        "How often the server moves leads whose temperature changes by decay alone (0: never; then run "
+        "`leadline score refresh` from a scheduler)."))
 
 
 @lru_cache(maxsize=1)

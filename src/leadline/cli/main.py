@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from leadline.cli.score import score_app
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
 from leadline.services.leads import LeadFilter, company_of, get_lead, list_leads, timeline
@@ -27,6 +28,7 @@ apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 leads_app = typer.Typer(help="Read leads.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(leads_app, name="leads")
+app.add_typer(score_app, name="score")
 
 err = Console(stderr=True, soft_wrap=True)
 

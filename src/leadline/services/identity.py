@@ -44,6 +44,8 @@ from leadline.core.identity import (
 from leadline.core.leads import Channel
 from leadline.services.errors import Conflict, NotFound
 from leadline.services.leads import MAX_MERGE_HOPS, follow_merges, get_lead
+from leadline.services.scoring.bulk import rescore_leads
+from leadline.services.scoring.refresh import SCORE_ATTRIBUTES
 from leadline.services.touches import apply_touch
 from leadline.storage.tables import Company, Event, Lead, LeadMerge, User, Visitor
 from leadline.storage.types import UTCDateTime, utcnow
@@ -122,7 +124,15 @@ def identify_visitor(session: Session, workspace_id: int, anonymous_id: str, lea
     if moved or attached:
         lead.updated_at = utcnow()
     session.flush()
+    if attached:  # its anonymous past now counts towards its score
+        _rescore(session, workspace_id, [lead], cause="identified")
     return attached
+
+
+def _rescore(session: Session, workspace_id: int, leads: Sequence[Lead], *, cause: str) -> None:
+    if rescore_leads(session, workspace_id, [lead.id for lead in leads], cause=cause):
+        for lead in leads:
+            session.refresh(lead, attribute_names=list(SCORE_ATTRIBUTES))
 
 
 # --- merge and unmerge -----------------------------------------------------------------------------------
@@ -179,6 +189,7 @@ def merge_leads(session: Session, workspace_id: int, survivor_id: int, other_id:
     )
     session.add(merge)
     session.flush()
+    _rescore(session, workspace_id, [survivor, other], cause="merge")
     return merge
 
 
@@ -258,6 +269,7 @@ def unmerge(session: Session, workspace_id: int, merge_id: int, *, actor: str) -
     merge.undone_at = now
     merge.survivor_before = {**merge.survivor_before, "_undone_by": actor[:200]}
     session.flush()
+    _rescore(session, workspace_id, [survivor, merged], cause="unmerge")
     return survivor, merged
 
 

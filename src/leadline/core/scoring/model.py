@@ -149,9 +149,11 @@ def _rule_key(problems: list[tuple[str, str]], where: str, raw: Mapping[str, Any
         problems.append((f"{where}.name", "every rule needs a name"))
         return "", ""
     key = raw.get("key", re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")[:64] or "rule")
+    where = f'{where} "{name.strip()}"'
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         problems.append((f"{where}.key", "letters, digits, _ and -, at most 64"))
-    elif key in seen:
+        return name.strip(), ""
+    if key in seen:
         problems.append((f"{where}.name", f"two rules share the key {key!r}; rename one or give it a 'key'"))
     seen.add(key)
     return name.strip(), key
@@ -175,9 +177,9 @@ def _fit_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str]) -> lis
         if not isinstance(item, Mapping):
             problems.append((where, "expected a mapping with name, when and points"))
             continue
-        _known_keys(problems, where, item, {"name", "key", "when", "points", "description"})
         name, key = _rule_key(problems, where, item, seen)
         where = f'{where} "{name}"' if name else where
+        _known_keys(problems, where, item, {"name", "key", "when", "points", "description"})
         condition = _condition(problems, f"{where}.when", item.get("when"), check_fit_field)
         points = _number(problems, f"{where}.points", item.get("points"))
         if points == 0:
@@ -213,14 +215,14 @@ def _engagement_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str],
         if not isinstance(item, Mapping):
             problems.append((where, "expected a mapping with name, event and points"))
             continue
-        _known_keys(problems, where, item, allowed)
         name, key = _rule_key(problems, where, item, seen)
         where = f'{where} "{name}"' if name else where
+        _known_keys(problems, where, item, allowed)
         event = item.get("event")
         if not isinstance(event, str) or not is_valid_event_type(event):
             problems.append((f"{where}.event", "expected an event type (lower case letters, digits, _ . : -)"))
         condition = (_condition(problems, f"{where}.where", item["where"], check_event_field)
-                     if item.get("where") is not None else None)
+                     if "where" in item else None)
         points = _number(problems, f"{where}.points", item.get("points"))
         if points == 0:
             problems.append((f"{where}.points", "a rule worth 0 points does nothing; remove it"))

@@ -50,10 +50,19 @@ def _lead_condition(column: Any, leads: LeadFilter) -> ColumnElement[bool]:
     return column.in_(list(leads))  # type: ignore[no-any-return]
 
 
-def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter, t0: datetime
+def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter
                      ) -> dict[int, dict[str, RuleState]]:
-    """Each lead's running total per engagement rule, computed from its stored events."""
+    """Each lead's running total per engagement rule, computed from its stored events.
+
+    Sums are taken against T0 = the chunk's latest event: a lead whose events are all more than ~1,000
+    half-lives older sums to 0, which is what its value is worth at any moment from T0 on.
+    """
     if not model.engagement:
+        return {}
+    scope = and_(_EVENTS.c.workspace_id == workspace_id, _lead_condition(_EVENTS.c.lead_id, leads),
+                 _EVENTS.c.type.in_(sorted(model.event_types)))
+    t0 = session.scalar(select(type_coerce(func.max(_EVENTS.c.occurred_at), UTCDateTime)).where(scope))
+    if t0 is None:
         return {}
     conn = session.connection()
     dialect = conn.dialect.name
@@ -67,10 +76,7 @@ def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, l
             columns.append(func.row_number().over(
                 partition_by=[_EVENTS.c.lead_id, utc_day(dialect), case((match, 1), else_=0)],
                 order_by=_EVENTS.c.id).label(f"r{i}"))
-    inner = (select(*columns)
-             .where(_EVENTS.c.workspace_id == workspace_id, _lead_condition(_EVENTS.c.lead_id, leads),
-                    _EVENTS.c.type.in_(sorted(model.event_types)))
-             .subquery())
+    inner = select(*columns).where(scope).subquery()
     aggregates: list[Any] = [inner.c.lead_id]
     for i, rule in enumerate(model.engagement):
         counted = inner.c[f"m{i}"] == 1
@@ -120,10 +126,10 @@ def rebuild_day_counts(session: Session, model: ScoringModel, workspace_id: int,
             ["workspace_id", "lead_id", "rule_key", "day", "occurrences"], counts))
 
 
-def compute_chunk(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter, t0: datetime
+def compute_chunk(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter
                   ) -> list[tuple[int, float, dict[str, RuleState]]]:
     """(lead id, fit, rule totals) of every live lead in the chunk."""
-    states = aggregate_states(session, model, workspace_id, leads, t0)
+    states = aggregate_states(session, model, workspace_id, leads)
     rows = session.execute(fit_rows_query(workspace_id).where(_lead_condition(Lead.id, leads)))
     return [(row[0], fit_of(model, row), states.get(row[0], {})) for row in rows]
 
@@ -140,7 +146,7 @@ def rescore_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], 
 
 def _rescore_chunk(session: Session, model: ScoringModel, version: int, workspace_id: int, leads: LeadFilter,
                    at: datetime, cause: str) -> int:
-    computed = compute_chunk(session, model, workspace_id, leads, at)
+    computed = compute_chunk(session, model, workspace_id, leads)
     forget_states(session, workspace_id, **({"id_range": leads} if isinstance(leads, tuple)
                                             else {"lead_ids": leads}))
     insert_states(session, workspace_id, [(lead_id, key, state) for lead_id, _, states in computed
@@ -160,23 +166,42 @@ def lead_chunks(session: Session, workspace_id: int, size: int = CHUNK_LEADS) ->
     return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
 
 
+@dataclass(frozen=True)
+class RescorePlan:
+    workspace_id: int
+    version: int
+    model: ScoringModel
+    chunks: list[tuple[int, int]]
+    at: datetime
+
+    def run_chunk(self, db: Database, index: int) -> int:
+        """One chunk in its own short write transaction (callers may pace or gate these)."""
+        with db.write() as session:
+            return _rescore_chunk(session, self.model, self.version, self.workspace_id, self.chunks[index],
+                                  self.at, f"model:{self.version}")
+
+
+def plan_rescore(db: Database, workspace_id: int, *, at: datetime | None = None,
+                 chunk_size: int = CHUNK_LEADS) -> RescorePlan | None:
+    with db.read() as session:
+        active = active_model(session, workspace_id)
+        if active is None:
+            return None
+        return RescorePlan(workspace_id, active.version, active.model,
+                           lead_chunks(session, workspace_id, chunk_size), at or utcnow())
+
+
 def rescore_workspace(db: Database, workspace_id: int, *, progress: Progress | None = None,
                       at: datetime | None = None, chunk_size: int = CHUNK_LEADS) -> int:
     """Rescore every lead of a workspace with its active model, chunk by chunk. Returns leads rescored."""
-    with db.read() as session:
-        active = active_model(session, workspace_id)
-        chunks = lead_chunks(session, workspace_id, chunk_size)
-    if active is None:
+    plan = plan_rescore(db, workspace_id, at=at, chunk_size=chunk_size)
+    if plan is None:
         return 0
-    at = at or utcnow()
     done = 0
-    total = sum(1 for _ in chunks)
-    for index, chunk in enumerate(chunks):
-        with db.write() as session:
-            done += _rescore_chunk(session, active.model, active.version, workspace_id, chunk, at,
-                                   f"model:{active.version}")
+    for index in range(len(plan.chunks)):
+        done += plan.run_chunk(db, index)
         if progress is not None:
-            progress(index + 1, total)
+            progress(index + 1, len(plan.chunks))
     return done
 
 
@@ -224,7 +249,7 @@ def preview(db: Database, workspace_id: int, model: ScoringModel, *, examples: i
 
 def _preview_chunk(session: Session, model: ScoringModel, workspace_id: int, chunk: tuple[int, int],
                    at: datetime) -> Iterator[tuple[int, float, dict[str, RuleState], Band, Band, float]]:
-    computed = compute_chunk(session, model, workspace_id, chunk, at)
+    computed = compute_chunk(session, model, workspace_id, chunk)
     bands = current_bands(session, [lead_id for lead_id, _, _ in computed])
     for lead_id, fit, states in computed:
         engagement = engagement_at(model, states, at)

@@ -55,33 +55,37 @@ def validate(document: Any) -> ScoringModel:
         raise Invalid([FieldProblem(where or "model", why) for where, why in exc.problems]) from None
 
 
-_cache: dict[tuple[int, int], ScoringModel] = {}
+# Compiled models by (workspace, version, created_at): the creation time tells a version apart from another
+# with the same number in a database that was emptied or restored.
+_CacheKey = tuple[int, int, datetime]
+_cache: dict[_CacheKey, ScoringModel] = {}
 _cache_lock = threading.Lock()
 
 
-def _compiled(workspace_id: int, version: int, document: dict[str, Any]) -> ScoringModel:
+def _compiled(key: _CacheKey, document: dict[str, Any]) -> ScoringModel:
     with _cache_lock:
-        model = _cache.get((workspace_id, version))
+        model = _cache.get(key)
     if model is None:
         model = parse_model(document)  # stored documents were validated when applied
         with _cache_lock:
-            _cache[(workspace_id, version)] = model
+            _cache[key] = model
     return model
 
 
 def active_model(session: Session, workspace_id: int) -> ActiveModel | None:
     """The active model: one indexed lookup of its version; the compiled form is cached per version."""
-    version = session.scalar(select(ScoringModelVersion.version).where(
-        ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.active.is_(True)))
-    if version is None:
+    found = session.execute(select(ScoringModelVersion.version, ScoringModelVersion.created_at).where(
+        ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.active.is_(True))).first()
+    if found is None:
         return None
+    key = (workspace_id, found[0], found[1])
     with _cache_lock:
-        model = _cache.get((workspace_id, version))
+        model = _cache.get(key)
     if model is None:
         document = session.scalar(select(ScoringModelVersion.document).where(
-            ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.version == version))
-        model = _compiled(workspace_id, version, document or {})
-    return ActiveModel(version, model)
+            ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.version == found[0]))
+        model = _compiled(key, document or {})
+    return ActiveModel(found[0], model)
 
 
 def model_version(session: Session, workspace_id: int, version: int) -> tuple[ScoringModelVersion, ScoringModel]:
@@ -89,7 +93,7 @@ def model_version(session: Session, workspace_id: int, version: int) -> tuple[Sc
         ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.version == version))
     if row is None:
         raise NotFound(f"no scoring model version {version}", field="version")
-    return row, _compiled(workspace_id, version, row.document)
+    return row, _compiled((workspace_id, version, row.created_at), row.document)
 
 
 def list_versions(session: Session, workspace_id: int) -> list[ScoringModelVersion]:

@@ -57,8 +57,9 @@ def _upsert_days(dialect: str) -> ClauseElement:
 
 @lru_cache(maxsize=1)
 def _update_scores() -> ClauseElement:
+    # A score is not an edit of the lead: updated_at keeps its value (it has an onupdate default).
     return update(_LEADS).where(_LEADS.c.id == bindparam("_id")).values(
-        {c: bindparam(c, type_=_LEADS.c[c].type) for c in _SCORE_COLUMNS})
+        {**{c: bindparam(c, type_=_LEADS.c[c].type) for c in _SCORE_COLUMNS}, "updated_at": _LEADS.c.updated_at})
 
 
 def load_states(session: Session, lead_ids: Sequence[int]) -> dict[int, dict[str, RuleState]]:

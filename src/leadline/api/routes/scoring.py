@@ -1,0 +1,211 @@
+"""Scoring: the workspace's model (versions, preview, apply, rollback, rescore) and each lead's explained score."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, gates, parse_id
+from leadline.core.scoring.score import RulePoints
+from leadline.services.errors import NotFound
+from leadline.services.leads import get_lead
+from leadline.services.scoring.bulk import Preview, plan_rescore, preview
+from leadline.services.scoring.explain import explain_lead
+from leadline.services.scoring.models import activate, list_versions, model_version, store_version, validate
+from leadline.storage.database import Database
+from leadline.storage.tables import ScoreChange, ScoringModelVersion
+
+router = APIRouter(prefix="/api/v1", tags=["scoring"])
+
+ModelDocument = Annotated[dict[str, Any], Body(description=(
+    "A scoring model document (`format: leadline-scoring/1`), as JSON; the README documents every key."))]
+
+
+class RuleOut(BaseModel):
+    key: str
+    name: str
+    axis: str = Field(description="fit or engagement")
+    points: float = Field(description="What the rule gives now, after decay and its cap")
+    raw_points: float = Field(description="Before the cap")
+    occurrences: int
+    last_fired_at: datetime | None
+    capped: bool
+
+
+class ScoreOut(BaseModel):
+    lead_id: str
+    score: float = Field(description="fit_weight * fit + engagement_weight * engagement, 0..100")
+    fit: float = Field(description="Sum of the fit rules' points, clamped to 0..100")
+    engagement: float = Field(description="Sum of the engagement rules' points now, clamped to 0..100")
+    temperature: str
+    mql_ready: bool
+    rules: list[RuleOut]
+    fit_points: float = Field(description="Unclamped sum of the fit rules")
+    engagement_points: float = Field(description="Unclamped sum of the engagement rules")
+    weights: dict[str, float]
+    thresholds: dict[str, float]
+    model_version: int | None
+    computed_at: datetime
+    next_change_at: datetime | None = Field(description="When decay alone will change temperature or MQL-readiness")
+
+
+class ModelVersionOut(BaseModel):
+    version: int
+    name: str
+    active: bool
+    created_by: str
+    created_at: datetime
+    activated_at: datetime | None
+    document: dict[str, Any]
+
+
+class ApplyOut(BaseModel):
+    version: int
+    leads_rescored: int
+
+
+class PreviewOut(BaseModel):
+    leads: int
+    temperature_changes: dict[str, int]
+    became_mql_ready: int
+    no_longer_mql_ready: int
+    examples: list[dict[str, Any]]
+
+
+class ScoreChangeOut(BaseModel):
+    occurred_at: datetime
+    kind: str
+    from_value: str
+    to_value: str
+    cause: str
+    score: float
+    fit: float
+    engagement: float
+    model_version: int | None
+
+
+def _version_out(row: ScoringModelVersion) -> ModelVersionOut:
+    return ModelVersionOut(version=row.version, name=row.name, active=row.active, created_by=row.created_by,
+                           created_at=row.created_at, activated_at=row.activated_at, document=row.document)
+
+
+def _rule_out(rule: RulePoints) -> RuleOut:
+    return RuleOut(key=rule.key, name=rule.name, axis=rule.axis, points=rule.points, raw_points=rule.raw_points,
+                   occurrences=rule.occurrences, last_fired_at=rule.last_fired_at, capped=rule.capped)
+
+
+@router.get("/leads/{lead_id}/score", response_model=ScoreOut)
+def lead_score(lead_id: str, principal: Reader, session: ReadSession) -> ScoreOut:
+    """The lead's score now, with every rule that fired: decay is exact at the moment of the request."""
+    explanation = explain_lead(session, principal.workspace_id, parse_id(lead_id))
+    result, model = explanation.result, explanation.model
+    if result is None or model is None:
+        lead = get_lead(session, principal.workspace_id, parse_id(lead_id))
+        return ScoreOut(lead_id=str(lead.id), score=0, fit=0, engagement=0, temperature="cold", mql_ready=False,
+                        rules=[], fit_points=0, engagement_points=0, weights={}, thresholds={},
+                        model_version=None, computed_at=lead.updated_at, next_change_at=None)
+    t = model.thresholds
+    return ScoreOut(
+        lead_id=str(explanation.lead_id), score=result.score, fit=result.fit, engagement=result.engagement,
+        temperature=result.band.temperature.value, mql_ready=result.band.mql_ready,
+        rules=[_rule_out(r) for r in result.rules], fit_points=result.fit_points,
+        engagement_points=result.engagement_points,
+        weights={"fit": model.fit_weight, "engagement": model.engagement_weight},
+        thresholds={"warm": t.warm, "hot": t.hot, "mql_fit": t.mql_fit, "mql_engagement": t.mql_engagement},
+        model_version=explanation.model_version, computed_at=result.at, next_change_at=explanation.next_change_at)
+
+
+@router.get("/leads/{lead_id}/score/history", response_model=list[ScoreChangeOut])
+def lead_score_history(lead_id: str, principal: Reader, session: ReadSession) -> list[ScoreChangeOut]:
+    """Every threshold the lead crossed (warm, hot, MQL-ready and back), with the time and the cause."""
+    lead = get_lead(session, principal.workspace_id, parse_id(lead_id))
+    rows = session.scalars(select(ScoreChange).where(
+        ScoreChange.workspace_id == principal.workspace_id, ScoreChange.lead_id == lead.id
+    ).order_by(ScoreChange.occurred_at, ScoreChange.id).limit(1000))
+    return [ScoreChangeOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/scoring/models", response_model=list[ModelVersionOut])
+def scoring_models(principal: Reader, session: ReadSession) -> list[ModelVersionOut]:
+    """Every version applied in this workspace, newest first; one is active."""
+    return [_version_out(row) for row in list_versions(session, principal.workspace_id)]
+
+
+@router.get("/scoring/model", response_model=ModelVersionOut)
+def active_scoring_model(principal: Reader, session: ReadSession) -> ModelVersionOut:
+    row = session.scalar(select(ScoringModelVersion).where(
+        ScoringModelVersion.workspace_id == principal.workspace_id, ScoringModelVersion.active.is_(True)))
+    if row is None:
+        raise NotFound("this workspace has no scoring model yet: POST /api/v1/scoring/models")
+    return _version_out(row)
+
+
+async def _rescore(request: Request, db: Database, workspace_id: int) -> int:
+    """Chunk by chunk, each through the write gate, so ingest keeps flowing during a long rescore."""
+    plan = await run_in_threadpool(plan_rescore, db, workspace_id)
+    if plan is None:
+        return 0
+    done = 0
+    for index in range(len(plan.chunks)):
+        async with gates(request).write:
+            done += await run_in_threadpool(plan.run_chunk, db, index)
+    return done
+
+
+@router.post("/scoring/models/preview", response_model=PreviewOut)
+async def preview_scoring_model(document: ModelDocument, principal: Admin, db: DatabaseDep,
+                                examples: Annotated[int, Query(ge=0, le=100)] = 10) -> PreviewOut:
+    """What the model would change (temperatures, MQL-readiness), with examples; nothing is written."""
+    model = validate(document)
+    result: Preview = await run_in_threadpool(lambda: preview(db, principal.workspace_id, model,
+                                                              examples=examples))
+    return PreviewOut(**vars(result))
+
+
+@router.post("/scoring/models", response_model=ApplyOut, status_code=201)
+async def apply_scoring_model(document: ModelDocument, principal: Admin, db: DatabaseDep,
+                              request: Request) -> ApplyOut:
+    """Store the model as a new version, make it active and rescore every lead with it. An invalid model is
+    refused with every problem listed (where, why), and the active model stays in force."""
+    validate(document)
+
+    def store() -> int:
+        with db.write() as session:
+            row = store_version(session, principal.workspace_id, document, source=None,
+                                actor=principal.actor)
+            activate(session, principal.workspace_id, row.version)
+            return row.version
+
+    async with gates(request).write:
+        version = await run_in_threadpool(store)
+    return ApplyOut(version=version, leads_rescored=await _rescore(request, db, principal.workspace_id))
+
+
+@router.post("/scoring/models/{version}/activate", response_model=ApplyOut)
+async def activate_scoring_model(version: int, principal: Admin, db: DatabaseDep, request: Request) -> ApplyOut:
+    """Make an earlier version active again (rollback) and rescore with it."""
+
+    def switch() -> None:
+        with db.write() as session:
+            model_version(session, principal.workspace_id, version)
+            activate(session, principal.workspace_id, version)
+
+    async with gates(request).write:
+        await run_in_threadpool(switch)
+    return ApplyOut(version=version, leads_rescored=await _rescore(request, db, principal.workspace_id))
+
+
+@router.post("/scoring/rescore", response_model=ApplyOut)
+async def rescore(principal: Admin, db: DatabaseDep, request: Request) -> ApplyOut:
+    """Rescore every lead of the workspace from its events with the active model."""
+    with db.read() as session:
+        row = session.scalar(select(ScoringModelVersion.version).where(
+            ScoringModelVersion.workspace_id == principal.workspace_id, ScoringModelVersion.active.is_(True)))
+    if row is None:
+        raise NotFound("this workspace has no scoring model yet: POST /api/v1/scoring/models")
+    return ApplyOut(version=row, leads_rescored=await _rescore(request, db, principal.workspace_id))
