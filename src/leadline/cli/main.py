@@ -17,6 +17,8 @@ from leadline.cli.score import score_app
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
 from leadline.services.leads import LeadFilter, company_of, get_lead, list_leads, timeline
+from leadline.services.scoring.bulk import apply_version
+from leadline.services.scoring.models import active_model, built_in_source, load_document, store_version
 from leadline.services.views import LeadView
 from leadline.services.workspaces import create_api_key, find_workspace, get_or_create_workspace, parse_scopes
 from leadline.storage.database import Database
@@ -104,8 +106,12 @@ def demo(
     with db.write() as session:
         workspace = get_or_create_workspace(session, "demo")
         key = create_api_key(session, workspace, parse_scopes("read,write,admin"), name="demo")
+        starter = None if active_model(session, workspace.id) else store_version(
+            session, workspace.id, load_document(built_in_source("default-b2b")), source=None, actor="demo")
+    if starter is not None:  # score the demo with the B2B starter model (once; a later change is kept)
+        apply_version(db, workspace.id, starter.version)
     err.print(f"demo workspace loaded: {summary.leads} leads, {summary.customers} customers, "
-              f"{summary.owners} owners, {summary.events} events")
+              f"{summary.owners} owners, {summary.events} events; scored with the B2B starter model")
     err.print(f"URL: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
     err.print("API key (read, write, admin):")
     print(key)

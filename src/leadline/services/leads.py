@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -375,17 +376,17 @@ def _attach_company(session: Session, workspace_id: int, state: SimpleNamespace,
         state.company_id = company_id
 
 
-def _refresh_scores(session: Session, workspace_id: int, new_states: list[SimpleNamespace], changed_ids: list[int],
+def _refresh_scores(session: Session, workspace_id: int, inputs: list[LeadInput], company_ids: Iterable[int],
                     at: datetime) -> None:
-    """Score the leads an import created or changed (fit may have moved), when the workspace scores leads."""
-    if not (new_states or changed_ids) or active_model(session, workspace_id) is None:
+    """Score the leads an import named, and every lead of the companies it touched (a company's size or
+    industry feeds its leads' fit), when the workspace scores leads."""
+    if active_model(session, workspace_id) is None:
         return
-    emails = [s.email for s in new_states if s.email]
-    phones = [s.phone for s in new_states if not s.email and s.phone]
-    ids = list(changed_ids)
-    if emails or phones:
-        ids += session.scalars(select(Lead.id).where(Lead.workspace_id == workspace_id, or_(
-            Lead.email.in_(emails), and_(Lead.email.is_(None), Lead.phone.in_(phones))))).all()
+    emails = [d.email for d in inputs if d.email]
+    phones = [d.phone for d in inputs if not d.email and d.phone]
+    ids = session.scalars(select(Lead.id).where(Lead.workspace_id == workspace_id, or_(
+        Lead.email.in_(emails), and_(Lead.email.is_(None), Lead.phone.in_(phones)),
+        Lead.company_id.in_(set(company_ids))))).all()
     refresh_leads(session, workspace_id, sorted(set(ids)), cause="import", at=at)
 
 
@@ -441,6 +442,6 @@ def upsert_many(
     if changed:
         executemany(conn, _update_by_id(), (*_UPDATE_COLUMNS, "_id"),
                     [tuple(row[c] for c in (*_UPDATE_COLUMNS, "_id")) for row in changed])
-    _refresh_scores(session, workspace_id, new_states, [row["_id"] for row in changed], now)
+    _refresh_scores(session, workspace_id, inputs, company_ids.values(), now)
     return BulkResult(created=len(new_states), updated=len(changed),
                       unchanged=len(inputs) - len(new_states) - len(changed))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -187,7 +187,8 @@ async def apply_scoring_model(document: ModelDocument, principal: Admin, db: Dat
 
 
 @router.post("/scoring/models/{version}/activate", response_model=ApplyOut)
-async def activate_scoring_model(version: int, principal: Admin, db: DatabaseDep, request: Request) -> ApplyOut:
+async def activate_scoring_model(version: Annotated[int, Path(ge=1, le=2**31 - 1)], principal: Admin,
+                                 db: DatabaseDep, request: Request) -> ApplyOut:
     """Make an earlier version active again (rollback) and rescore with it."""
 
     def switch() -> None:

@@ -21,7 +21,7 @@ AUTOMATED_PROPERTY = "automated"
 
 _BOT_AGENTS = re.compile(
     r"bot\b|crawler|spider|slurp|preview|scanner|headless|python-requests|curl/|wget/|go-http-client|"
-    r"proofpoint|mimecast|barracuda|safelinks|urldefense|forcepoint|symantec|trendmicro|sophos|cisco|"
+    r"proofpoint|mimecast|barracuda|safelinks|urldefense|forcepoint|symantec|trendmicro|sophos|\bcisco\b|"
     r"googleimageproxy|yahoomailproxy|microsoft office existence|ms-office|skypeuripreview|facebookexternalhit|"
     r"slackbot|linkedinbot|twitterbot|whatsapp",
     re.IGNORECASE,
