@@ -18,17 +18,21 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
+    Select,
     and_,
     case,
     cast,
+    column,
     false,
     func,
     literal,
     not_,
     or_,
+    table,
     true,
     type_coerce,
 )
+from sqlalchemy.sql.expression import TableClause
 
 from leadline.core.scoring.conditions import AllOf, Condition, Leaf, Not
 from leadline.core.scoring.model import EngagementRule
@@ -166,9 +170,10 @@ def rule_match(rule: EngagementRule, dialect: str) -> ColumnElement[bool]:
     expr: ColumnElement[bool] = _EVENTS.c.type == rule.event
     if rule.condition is not None:
         expr = and_(expr, _Compiler(dialect).condition(rule.condition))
-    if rule.event in CHECKED_TYPES:
-        compiler = _Compiler(dialect)
-        expr = and_(expr, not_(compiler._present(f"properties.{AUTOMATED_PROPERTY}")))
+    if rule.event in CHECKED_TYPES:  # flagged at ingest: the key is there at all (as real time checks it)
+        flagged = (_EVENTS.c.properties.op("?", is_comparison=True)(AUTOMATED_PROPERTY) if dialect == "postgresql" else
+                   func.json_type(_EVENTS.c.properties, f'$."{AUTOMATED_PROPERTY}"').is_not(None))
+        expr = and_(expr, not_(func.coalesce(flagged, false())))
     return expr
 
 
@@ -201,3 +206,15 @@ def utc_day(dialect: str) -> ColumnElement[str]:
     if dialect == "postgresql":
         return func.to_char(func.timezone("UTC", _EVENTS.c.occurred_at), "YYYY-MM-DD")
     return func.substr(_EVENTS.c.occurred_at, 1, 10)
+
+
+def materialize(conn: Connection, name: str, query: Select[Any]) -> TableClause:
+    """Run `query` once into a temporary table (dropped by the caller) and return it for further queries."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    sql = f"CREATE TEMPORARY TABLE {name} AS {compiled}"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    if compiled.positional:
+        conn.exec_driver_sql(sql, tuple(compiled.params[key] for key in compiled.positiontup or ()))
+    else:
+        conn.exec_driver_sql(sql, compiled.params)
+    return table(name, *(column(c.key) for c in query.selected_columns))

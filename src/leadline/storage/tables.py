@@ -313,7 +313,7 @@ class LeadRuleScore(Base):
 
     lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rule_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(BigId, index=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)  # lookups go by lead (the key)
     value: Mapped[float] = mapped_column(Float)
     as_of: Mapped[datetime] = mapped_column(UTCDateTime)
     hits: Mapped[int] = mapped_column(Integer)
@@ -328,7 +328,7 @@ class LeadRuleDay(Base):
     lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rule_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
-    workspace_id: Mapped[int] = mapped_column(BigId, index=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)  # lookups go by lead (the key)
     occurrences: Mapped[int] = mapped_column(Integer)
 
 

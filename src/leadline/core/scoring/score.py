@@ -123,17 +123,28 @@ def next_band_change(model: ScoringModel, fit: float, states: Mapping[str, RuleS
     if not has_negative and current.temperature is Temperature.COLD and not current.mql_ready:
         return None  # only falling from here, and already in the lowest band
 
+    # Each rule's value now, then E(t) = clamp(sum of capped v * 2**(-t/h)): plain floats, no datetimes.
+    terms = [(state.value_at(now, rule.half_life_seconds), rule.half_life_seconds, rule.max_points)
+             for rule in model.engagement if (state := states.get(rule.key)) is not None and state.hits]
+
     def band_after(seconds: float) -> Band:
-        return band_of(model, fit, engagement_at(model, states, now + timedelta(seconds=seconds)))
+        total = 0.0
+        for value, half_life, cap in terms:
+            if half_life is not None:
+                value *= math.exp2(-seconds / half_life)
+            if cap is not None:
+                value = max(-cap, min(cap, value))
+            total += value
+        return band_of(model, fit, clamp(total))
 
     shortest = min(rule.half_life_seconds for rule, _ in decaying if rule.half_life_seconds is not None)
     horizon = HORIZON.total_seconds()
-    low, step = 0.0, shortest / 16
+    low, step = 0.0, shortest / 8
     while low < horizon:
         high = min(horizon, low + step)
         if band_after(high) != current:
             return now + timedelta(seconds=_bisect(band_after, current, low, high))
-        low, step = high, step * 1.25
+        low, step = high, step * 1.5
     return None
 
 

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, case, func, literal, select, type_coerce
+from sqlalchemy import Float, Integer, Select, and_, case, func, literal, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from leadline.core.scoring.conditions import fields_of
 from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import Band, band_of, engagement_at
-from leadline.services.scoring.facts import fit_rows_query
+from leadline.services.scoring.facts import fit_key, fit_rows_query
 from leadline.services.scoring.models import activate, active_model
 from leadline.services.scoring.refresh import fit_of
 from leadline.services.scoring.state import (
@@ -33,7 +34,14 @@ from leadline.services.scoring.state import (
     write_scores,
 )
 from leadline.storage.database import Database
-from leadline.storage.scoring_sql import decay_sum, register_sqlite_functions, rule_match, seconds_since, utc_day
+from leadline.storage.scoring_sql import (
+    decay_sum,
+    materialize,
+    register_sqlite_functions,
+    rule_match,
+    seconds_since,
+    utc_day,
+)
 from leadline.storage.tables import Event, Lead, LeadRuleDay
 from leadline.storage.types import UTCDateTime, utcnow
 
@@ -50,45 +58,74 @@ def _lead_condition(column: Any, leads: LeadFilter) -> ColumnElement[bool]:
     return column.in_(list(leads))  # type: ignore[no-any-return]
 
 
-def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter
-                     ) -> dict[int, dict[str, RuleState]]:
-    """Each lead's running total per engagement rule, computed from its stored events.
+def latest_event(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter | None = None
+                 ) -> datetime | None:
+    scope = and_(_EVENTS.c.workspace_id == workspace_id, _EVENTS.c.type.in_(sorted(model.event_types)))
+    if leads is not None:
+        scope = and_(scope, _lead_condition(_EVENTS.c.lead_id, leads))
+    value: datetime | None = session.scalar(select(type_coerce(func.max(_EVENTS.c.occurred_at), UTCDateTime))
+                                            .where(scope))
+    return value
 
-    Sums are taken against T0 = the chunk's latest event: a lead whose events are all more than ~1,000
-    half-lives older sums to 0, which is what its value is worth at any moment from T0 on.
+
+def _event_rows(model: ScoringModel, workspace_id: int, leads: LeadFilter, t0: datetime, dialect: str) -> Select[Any]:
+    """One row per event of the chunk: its lead, time, seconds from T0, UTC day, and for each rule whether
+    it matches (m<i>) and, for rules with a daily cap, its rank among that day's matches (r<i>)."""
+    day = utc_day(dialect)
+    columns: list[Any] = [_EVENTS.c.lead_id, _EVENTS.c.occurred_at, seconds_since(t0, dialect).label("s"),
+                          day.label("day")]
+    for i, rule in enumerate(model.engagement):
+        match = type_coerce(case((rule_match(rule, dialect), 1), else_=0), Integer)
+        columns.append(match.label(f"m{i}"))
+        if rule.max_per_day is not None:  # running count of the day's matches, in arrival order
+            # One window definition for every capped rule: the database sorts the rows once for all of them.
+            columns.append(func.sum(match).over(partition_by=[_EVENTS.c.lead_id, day], order_by=_EVENTS.c.id,
+                                                rows=(None, 0)).label(f"r{i}"))
+    return select(*columns).where(_EVENTS.c.workspace_id == workspace_id,
+                                  _lead_condition(_EVENTS.c.lead_id, leads),
+                                  _EVENTS.c.type.in_(sorted(model.event_types)))
+
+
+def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter, *,
+                     t0: datetime | None = None, write_day_counts: bool = False) -> dict[int, dict[str, RuleState]]:
+    """Each lead's running total per engagement rule, computed from its stored events; with
+    `write_day_counts`, also the daily counters of capped rules (into `lead_rule_days`).
+
+    Sums are taken against T0 (the latest event of the workspace or of these leads): a lead whose events are
+    all more than ~1,000 half-lives older sums to 0, which is what its value is worth at any moment from T0
+    on. The per-event rows are computed once: when two passes need them, they go to a temporary table.
     """
     if not model.engagement:
         return {}
-    scope = and_(_EVENTS.c.workspace_id == workspace_id, _lead_condition(_EVENTS.c.lead_id, leads),
-                 _EVENTS.c.type.in_(sorted(model.event_types)))
-    t0 = session.scalar(select(type_coerce(func.max(_EVENTS.c.occurred_at), UTCDateTime)).where(scope))
+    t0 = t0 or latest_event(session, model, workspace_id, leads)
     if t0 is None:
         return {}
     conn = session.connection()
     dialect = conn.dialect.name
     register_sqlite_functions(conn)
-    columns: list[Any] = [_EVENTS.c.lead_id, _EVENTS.c.id, _EVENTS.c.occurred_at,
-                          seconds_since(t0, dialect).label("s")]
+    rows_select = _event_rows(model, workspace_id, leads, t0, dialect)
+    capped = [i for i, rule in enumerate(model.engagement) if rule.max_per_day is not None]
+    if write_day_counts and capped:
+        source: Any = materialize(conn, "score_event_rows", rows_select)
+        days = [select(literal(workspace_id), source.c.lead_id, literal(model.engagement[i].key), source.c.day,
+                       func.count()).where(source.c[f"m{i}"] == 1).group_by(source.c.lead_id, source.c.day)
+                for i in capped]
+        session.execute(LeadRuleDay.__table__.insert().from_select(
+            ["workspace_id", "lead_id", "rule_key", "day", "occurrences"], union_all(*days)))
+    else:
+        source = rows_select.subquery()
+    aggregates: list[Any] = [source.c.lead_id]
     for i, rule in enumerate(model.engagement):
-        match = rule_match(rule, dialect)
-        columns.append(type_coerce(case((match, 1), else_=0), Integer).label(f"m{i}"))
+        counted = source.c[f"m{i}"] == 1
         if rule.max_per_day is not None:
-            columns.append(func.row_number().over(
-                partition_by=[_EVENTS.c.lead_id, utc_day(dialect), case((match, 1), else_=0)],
-                order_by=_EVENTS.c.id).label(f"r{i}"))
-    inner = select(*columns).where(scope).subquery()
-    aggregates: list[Any] = [inner.c.lead_id]
-    for i, rule in enumerate(model.engagement):
-        counted = inner.c[f"m{i}"] == 1
-        if rule.max_per_day is not None:
-            counted = and_(counted, inner.c[f"r{i}"] <= rule.max_per_day)
+            counted = and_(counted, source.c[f"r{i}"] <= rule.max_per_day)
         aggregates += [
-            type_coerce(func.sum(case((counted, decay_sum(rule, inner.c.s, dialect)))), Float),
+            type_coerce(func.sum(case((counted, decay_sum(rule, source.c.s, dialect)))), Float),
             func.count(case((counted, 1))),
-            type_coerce(func.max(case((counted, inner.c.occurred_at))), UTCDateTime),
+            type_coerce(func.max(case((counted, source.c.occurred_at))), UTCDateTime),
         ]
     states: dict[int, dict[str, RuleState]] = {}
-    for row in session.execute(select(*aggregates).group_by(inner.c.lead_id)):
+    for row in session.execute(select(*aggregates).group_by(source.c.lead_id)):
         lead_states: dict[str, RuleState] = {}
         for i, rule in enumerate(model.engagement):
             total, hits, last = row[1 + 3 * i], row[2 + 3 * i], row[3 + 3 * i]
@@ -97,6 +134,8 @@ def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, l
                                                   last, hits, last)
         if lead_states:
             states[row[0]] = lead_states
+    if write_day_counts and capped:
+        conn.exec_driver_sql("DROP TABLE score_event_rows")
     return states
 
 
@@ -110,28 +149,24 @@ def _rebase(total: float, last: datetime, t0: datetime, half_life_seconds: float
     return math.exp2(math.log2(total) + (t0 - last).total_seconds() / half_life_seconds)
 
 
-def rebuild_day_counts(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter) -> None:
-    conn = session.connection()
-    dialect = conn.dialect.name
-    table = LeadRuleDay.__table__
-    for rule in model.engagement:
-        if rule.max_per_day is None:
-            continue
-        day = utc_day(dialect)
-        counts = (select(literal(workspace_id), _EVENTS.c.lead_id, literal(rule.key), day, func.count())
-                  .where(_EVENTS.c.workspace_id == workspace_id, _lead_condition(_EVENTS.c.lead_id, leads),
-                         rule_match(rule, dialect))
-                  .group_by(_EVENTS.c.lead_id, day))
-        session.execute(table.insert().from_select(
-            ["workspace_id", "lead_id", "rule_key", "day", "occurrences"], counts))
-
-
-def compute_chunk(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter
+def compute_chunk(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter, *,
+                  t0: datetime | None = None, write_day_counts: bool = False
                   ) -> list[tuple[int, float, dict[str, RuleState]]]:
     """(lead id, fit, rule totals) of every live lead in the chunk."""
-    states = aggregate_states(session, model, workspace_id, leads)
+    states = aggregate_states(session, model, workspace_id, leads, t0=t0, write_day_counts=write_day_counts)
     rows = session.execute(fit_rows_query(workspace_id).where(_lead_condition(Lead.id, leads)))
-    return [(row[0], fit_of(model, row), states.get(row[0], {})) for row in rows]
+    fits: dict[Any, float] = {}  # leads with the same fit fields (title, country, company...) score alike
+    fields = tuple(sorted(set().union(*(fields_of(r.condition) for r in model.fit))))
+    result = []
+    for row in rows:
+        key = fit_key(fields, row)
+        fit = fits.get(key) if key is not None else None
+        if fit is None:
+            fit = fit_of(model, row)
+            if key is not None:
+                fits[key] = fit
+        result.append((row[0], fit, states.get(row[0], {})))
+    return result
 
 
 def rescore_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], *, cause: str,
@@ -145,13 +180,12 @@ def rescore_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], 
 
 
 def _rescore_chunk(session: Session, model: ScoringModel, version: int, workspace_id: int, leads: LeadFilter,
-                   at: datetime, cause: str) -> int:
-    computed = compute_chunk(session, model, workspace_id, leads)
+                   at: datetime, cause: str, t0: datetime | None = None) -> int:
     forget_states(session, workspace_id, **({"id_range": leads} if isinstance(leads, tuple)
                                             else {"lead_ids": leads}))
+    computed = compute_chunk(session, model, workspace_id, leads, t0=t0, write_day_counts=True)
     insert_states(session, workspace_id, [(lead_id, key, state) for lead_id, _, states in computed
                                           for key, state in states.items()])
-    rebuild_day_counts(session, model, workspace_id, leads)
     bands = current_bands(session, [lead_id for lead_id, _, _ in computed])
     write_scores(session, workspace_id, model, version,
                  [ScoredLead(lead_id, fit, states, bands[lead_id][0] if lead_id in bands else None, cause)
@@ -173,12 +207,13 @@ class RescorePlan:
     model: ScoringModel
     chunks: list[tuple[int, int]]
     at: datetime
+    t0: datetime | None  # the workspace's latest event when the plan was made: the reference for decay sums
 
     def run_chunk(self, db: Database, index: int) -> int:
         """One chunk in its own short write transaction (callers may pace or gate these)."""
         with db.write() as session:
             return _rescore_chunk(session, self.model, self.version, self.workspace_id, self.chunks[index],
-                                  self.at, f"model:{self.version}")
+                                  self.at, f"model:{self.version}", self.t0)
 
 
 def plan_rescore(db: Database, workspace_id: int, *, at: datetime | None = None,
@@ -188,7 +223,8 @@ def plan_rescore(db: Database, workspace_id: int, *, at: datetime | None = None,
         if active is None:
             return None
         return RescorePlan(workspace_id, active.version, active.model,
-                           lead_chunks(session, workspace_id, chunk_size), at or utcnow())
+                           lead_chunks(session, workspace_id, chunk_size), at or utcnow(),
+                           latest_event(session, active.model, workspace_id))
 
 
 def rescore_workspace(db: Database, workspace_id: int, *, progress: Progress | None = None,
@@ -228,9 +264,10 @@ def preview(db: Database, workspace_id: int, model: ScoringModel, *, examples: i
     result = Preview()
     with db.read() as session:
         chunks = lead_chunks(session, workspace_id)
+        t0 = latest_event(session, model, workspace_id)
         for index, chunk in enumerate(chunks):
             for lead_id, fit, states, before, after, score in _preview_chunk(session, model, workspace_id,
-                                                                             chunk, at):
+                                                                             chunk, at, t0):
                 result.leads += 1
                 if before.temperature != after.temperature:
                     key = f"{before.temperature.value}->{after.temperature.value}"
@@ -248,8 +285,9 @@ def preview(db: Database, workspace_id: int, model: ScoringModel, *, examples: i
 
 
 def _preview_chunk(session: Session, model: ScoringModel, workspace_id: int, chunk: tuple[int, int],
-                   at: datetime) -> Iterator[tuple[int, float, dict[str, RuleState], Band, Band, float]]:
-    computed = compute_chunk(session, model, workspace_id, chunk)
+                   at: datetime, t0: datetime | None
+                   ) -> Iterator[tuple[int, float, dict[str, RuleState], Band, Band, float]]:
+    computed = compute_chunk(session, model, workspace_id, chunk, t0=t0)
     bands = current_bands(session, [lead_id for lead_id, _, _ in computed])
     for lead_id, fit, states in computed:
         engagement = engagement_at(model, states, at)

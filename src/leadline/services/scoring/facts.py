@@ -35,6 +35,18 @@ def fit_rows(session: Session, workspace_id: int, lead_ids: Sequence[int]) -> li
     return list(session.execute(fit_rows_query(workspace_id).where(Lead.id.in_(lead_ids))))
 
 
+def fit_key(fields: tuple[str, ...], row: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The values of the fields a model's fit rules read: leads alike on those score alike. None when a value
+    cannot be a dict key (a list or mapping in custom fields)."""
+    facts = fit_facts(row)
+    key = tuple(facts(f) for f in fields)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def fit_facts(row: Sequence[Any]) -> Facts:
     def lookup(field: str) -> Any:
         index = _INDEX.get(field) or _COMPANY_INDEX.get(field)

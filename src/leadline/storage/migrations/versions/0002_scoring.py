@@ -28,9 +28,6 @@ def upgrade() -> None:
     sa.Column('occurrences', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('lead_id', 'rule_key', 'day', name=op.f('pk_lead_rule_days'))
     )
-    with op.batch_alter_table('lead_rule_days', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_lead_rule_days_workspace_id'), ['workspace_id'], unique=False)
-
     op.create_table('lead_rule_scores',
     sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('rule_key', sa.String(length=64), nullable=False),
@@ -41,9 +38,6 @@ def upgrade() -> None:
     sa.Column('last_fired_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('lead_id', 'rule_key', name=op.f('pk_lead_rule_scores'))
     )
-    with op.batch_alter_table('lead_rule_scores', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_lead_rule_scores_workspace_id'), ['workspace_id'], unique=False)
-
     op.create_table('score_changes',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -107,11 +101,5 @@ def downgrade() -> None:
         batch_op.drop_index('ix_score_changes_lead')
 
     op.drop_table('score_changes')
-    with op.batch_alter_table('lead_rule_scores', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_lead_rule_scores_workspace_id'))
-
     op.drop_table('lead_rule_scores')
-    with op.batch_alter_table('lead_rule_days', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_lead_rule_days_workspace_id'))
-
     op.drop_table('lead_rule_days')
