@@ -197,3 +197,17 @@ def test_starter_models_apply_cleanly(client, auth, director):
         r = client.post("/api/v1/scoring/models", json=load_document(built_in_source(name)), headers=auth)
         assert r.status_code == 201, r.text
     assert _score(client, auth, director["id"])["model_version"] == 2
+
+
+def test_backtest_replays_a_model_without_writing(client, auth, director):
+    as_of = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    _events(client, auth, director["id"], {"type": "quote_request"}, {"type": "email_click"})
+    r = client.post("/api/v1/scoring/backtest", json={"as_of": as_of, "horizon_days": 30, "model": MODEL},
+                    headers=auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["leads"] == 1 and body["converted"] == 0
+    assert {b["band"]: b["leads"] for b in body["temperatures"]} == {"cold": 0, "warm": 1, "hot": 0}
+    assert client.post("/api/v1/scoring/backtest", json={"as_of": as_of}, headers=auth).status_code == 404
+    assert client.post("/api/v1/scoring/backtest", json={"as_of": "2025-01-01T00:00:00"},
+                       headers=auth).status_code == 422  # naive time refused

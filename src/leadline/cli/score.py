@@ -128,6 +128,62 @@ def refresh() -> None:
     err.print(f"{total} leads moved")
 
 
+@score_app.command("backtest")
+def backtest_command(
+    workspace: WorkspaceOpt,
+    as_of: Annotated[str, typer.Option("--as-of", help="Score leads as of this date (YYYY-MM-DD, UTC).")],
+    horizon_days: Annotated[float, typer.Option(min=1, help="Count conversions within this many days.")] = 90,
+    model_file: Annotated[str | None, typer.Option("--model", help="A model file or built-in (default: "
+                                                                    "the active model).")] = None,
+    stage: Annotated[str, typer.Option(help="The outcome stage that counts as converted.")] = "customer",
+) -> None:
+    """Replay a model over the history: conversion rate and lift per temperature band and for MQL-readiness."""
+    from datetime import UTC, datetime, timedelta
+
+    from leadline.services.scoring.backtest import backtest
+    from leadline.services.scoring.models import active_model
+
+    db = Database(get_settings().database_url)
+    workspace_id = _workspace(db, workspace)
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        _fail(f"--as-of: not a date: {as_of!r}", code=2)
+        return
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if model_file is not None:
+        try:
+            source = built_in_source(model_file) if model_file in BUILT_IN else Path(model_file).read_text("utf-8")
+            model = validate(load_document(source))
+        except Invalid as exc:
+            _invalid(exc)
+            return
+        except OSError as exc:
+            _fail(f"cannot read {model_file}: {exc.strerror}", code=2)
+            return
+    else:
+        with db.read() as session:
+            active = active_model(session, workspace_id)
+        if active is None:
+            _fail("no active scoring model: give --model")
+            return
+        model = active.model
+    result = backtest(db, workspace_id, model, as_of=moment, horizon=timedelta(days=horizon_days),
+                      outcome_stage=stage)
+    print(json.dumps(result, default=_plain, indent=2))
+
+
+def _plain(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+    from datetime import datetime
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
 def _explanation(db: Database, workspace_id: int, email: str) -> dict[str, Any]:
     from sqlalchemy import select
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, gates, parse_id
+from leadline.core.leads import Stage
 from leadline.core.scoring.score import RulePoints
 from leadline.services.errors import NotFound
 from leadline.services.leads import get_lead
+from leadline.services.scoring.backtest import backtest
 from leadline.services.scoring.bulk import Preview, plan_rescore, preview
 from leadline.services.scoring.explain import explain_lead
-from leadline.services.scoring.models import activate, list_versions, model_version, store_version, validate
+from leadline.services.scoring.models import (
+    activate,
+    active_model,
+    list_versions,
+    model_version,
+    store_version,
+    validate,
+)
 from leadline.storage.database import Database
 from leadline.storage.tables import ScoreChange, ScoringModelVersion
 
@@ -87,6 +97,32 @@ class ScoreChangeOut(BaseModel):
     fit: float
     engagement: float
     model_version: int | None
+
+
+class BacktestIn(BaseModel):
+    as_of: AwareDatetime = Field(description="Score leads as of this moment, from their events before it")
+    horizon_days: float = Field(default=90, ge=1, le=3650, description="Count conversions within this horizon")
+    outcome_stage: Stage = Field(default=Stage.CUSTOMER, description="The stage that counts as converted")
+    model: dict[str, Any] | None = Field(default=None, description="A model document; default: the active one")
+
+
+class BandOut(BaseModel):
+    band: str
+    leads: int
+    converted: int
+    rate: float
+    lift: float | None
+
+
+class BacktestOut(BaseModel):
+    as_of: datetime
+    horizon_days: float
+    outcome_stage: str
+    leads: int
+    converted: int
+    rate: float
+    temperatures: list[BandOut]
+    mql: list[BandOut]
 
 
 def _version_out(row: ScoringModelVersion) -> ModelVersionOut:
@@ -199,6 +235,24 @@ async def activate_scoring_model(version: Annotated[int, Path(ge=1, le=2**31 - 1
     async with gates(request).write:
         await run_in_threadpool(switch)
     return ApplyOut(version=version, leads_rescored=await _rescore(request, db, principal.workspace_id))
+
+
+@router.post("/scoring/backtest", response_model=BacktestOut)
+async def backtest_scoring_model(body: BacktestIn, principal: Reader, db: DatabaseDep) -> BacktestOut:
+    """Replay a model over the history: how well each temperature band and the MQL threshold separated the
+    leads that converted within the horizon (conversion rate and lift per band). Writes nothing."""
+    if body.model is not None:
+        model = validate(body.model)
+    else:
+        with db.read() as session:
+            active = active_model(session, principal.workspace_id)
+        if active is None:
+            raise NotFound("this workspace has no scoring model yet: give one in `model`")
+        model = active.model
+    result = await run_in_threadpool(lambda: backtest(
+        db, principal.workspace_id, model, as_of=body.as_of, horizon=timedelta(days=body.horizon_days),
+        outcome_stage=body.outcome_stage.value))
+    return BacktestOut.model_validate(asdict(result))
 
 
 @router.post("/scoring/rescore", response_model=ApplyOut)

@@ -68,7 +68,8 @@ def latest_event(session: Session, model: ScoringModel, workspace_id: int, leads
     return value
 
 
-def _event_rows(model: ScoringModel, workspace_id: int, leads: LeadFilter, t0: datetime, dialect: str) -> Select[Any]:
+def _event_rows(model: ScoringModel, workspace_id: int, leads: LeadFilter, t0: datetime, dialect: str,
+                before: datetime | None = None) -> Select[Any]:
     """One row per event of the chunk: its lead, time, seconds from T0, UTC day, and for each rule whether
     it matches (m<i>) and, for rules with a daily cap, its rank among that day's matches (r<i>)."""
     day = utc_day(dialect)
@@ -81,13 +82,15 @@ def _event_rows(model: ScoringModel, workspace_id: int, leads: LeadFilter, t0: d
             # One window definition for every capped rule: the database sorts the rows once for all of them.
             columns.append(func.sum(match).over(partition_by=[_EVENTS.c.lead_id, day], order_by=_EVENTS.c.id,
                                                 rows=(None, 0)).label(f"r{i}"))
-    return select(*columns).where(_EVENTS.c.workspace_id == workspace_id,
-                                  _lead_condition(_EVENTS.c.lead_id, leads),
-                                  _EVENTS.c.type.in_(sorted(model.event_types)))
+    query = select(*columns).where(_EVENTS.c.workspace_id == workspace_id,
+                                   _lead_condition(_EVENTS.c.lead_id, leads),
+                                   _EVENTS.c.type.in_(sorted(model.event_types)))
+    return query if before is None else query.where(_EVENTS.c.occurred_at < before)
 
 
 def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter, *,
-                     t0: datetime | None = None, write_day_counts: bool = False) -> dict[int, dict[str, RuleState]]:
+                     t0: datetime | None = None, write_day_counts: bool = False, before: datetime | None = None
+                     ) -> dict[int, dict[str, RuleState]]:
     """Each lead's running total per engagement rule, computed from its stored events; with
     `write_day_counts`, also the daily counters of capped rules (into `lead_rule_days`).
 
@@ -103,7 +106,7 @@ def aggregate_states(session: Session, model: ScoringModel, workspace_id: int, l
     conn = session.connection()
     dialect = conn.dialect.name
     register_sqlite_functions(conn)
-    rows_select = _event_rows(model, workspace_id, leads, t0, dialect)
+    rows_select = _event_rows(model, workspace_id, leads, t0, dialect, before)
     capped = [i for i, rule in enumerate(model.engagement) if rule.max_per_day is not None]
     if write_day_counts and capped:
         source: Any = materialize(conn, "score_event_rows", rows_select)
@@ -150,10 +153,11 @@ def _rebase(total: float, last: datetime, t0: datetime, half_life_seconds: float
 
 
 def compute_chunk(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter, *,
-                  t0: datetime | None = None, write_day_counts: bool = False
+                  t0: datetime | None = None, write_day_counts: bool = False, before: datetime | None = None
                   ) -> list[tuple[int, float, dict[str, RuleState]]]:
-    """(lead id, fit, rule totals) of every live lead in the chunk."""
-    states = aggregate_states(session, model, workspace_id, leads, t0=t0, write_day_counts=write_day_counts)
+    """(lead id, fit, rule totals) of every live lead in the chunk (counting only events before `before`)."""
+    states = aggregate_states(session, model, workspace_id, leads, t0=t0, write_day_counts=write_day_counts,
+                              before=before)
     rows = session.execute(fit_rows_query(workspace_id).where(_lead_condition(Lead.id, leads)))
     fits: dict[Any, float] = {}  # leads with the same fit fields (title, country, company...) score alike
     fields = tuple(sorted(set().union(*(fields_of(r.condition) for r in model.fit))))
