@@ -108,44 +108,52 @@ def score_lead(model: ScoringModel, fit_rules: list[RulePoints], states: Mapping
 
 def next_band_change(model: ScoringModel, fit: float, states: Mapping[str, RuleState], now: datetime
                      ) -> datetime | None:
-    """When time alone (decay, no new event) will move the lead to another band, to the second; or None.
+    """When time alone (decay, no new event) will move the lead to another band, to the second; or None."""
+    return engagement_and_next_change(model, fit, states, now)[1]
+
+
+def engagement_and_next_change(model: ScoringModel, fit: float, states: Mapping[str, RuleState], now: datetime
+                               ) -> tuple[float, datetime | None]:
+    """Engagement now, and when decay alone will next move the lead to another band (to the second), or None.
 
     Decayed positive points only fall and negative ones only rise, so engagement need not be monotone: the
-    search samples a geometric grid of times up to HORIZON and bisects the first interval whose band differs.
+    search samples a geometric grid of times up to HORIZON and bisects the first interval whose band differs
+    (a band visited for less than one grid step can be missed).
     """
-    decaying = [(rule, states[rule.key]) for rule in model.engagement
-                if rule.half_life_seconds is not None and rule.key in states and states[rule.key].hits
-                and states[rule.key].value != 0]
-    if not decaying:
-        return None
-    current = band_of(model, fit, engagement_at(model, states, now))
-    has_negative = any(state.value < 0 for _, state in decaying)
-    if not has_negative and current.temperature is Temperature.COLD and not current.mql_ready:
-        return None  # only falling from here, and already in the lowest band
-
     # Each rule's value now, then E(t) = clamp(sum of capped v * 2**(-t/h)): plain floats, no datetimes.
     terms = [(state.value_at(now, rule.half_life_seconds), rule.half_life_seconds, rule.max_points)
              for rule in model.engagement if (state := states.get(rule.key)) is not None and state.hits]
 
-    def band_after(seconds: float) -> Band:
+    def engagement_after(seconds: float) -> float:
         total = 0.0
         for value, half_life, cap in terms:
-            if half_life is not None:
+            if half_life is not None and seconds:
                 value *= math.exp2(-seconds / half_life)
             if cap is not None:
                 value = max(-cap, min(cap, value))
             total += value
-        return band_of(model, fit, clamp(total))
+        return clamp(total)
 
-    shortest = min(rule.half_life_seconds for rule, _ in decaying if rule.half_life_seconds is not None)
+    engagement = engagement_after(0.0)
+    decaying = [(value, half_life) for value, half_life, _ in terms if half_life is not None and value != 0]
+    if not decaying:
+        return engagement, None
+    current = band_of(model, fit, engagement)
+    if current.temperature is Temperature.COLD and not current.mql_ready and all(v > 0 for v, _ in decaying):
+        return engagement, None  # only falling from here, and already in the lowest band
+
+    def band_after(seconds: float) -> Band:
+        return band_of(model, fit, engagement_after(seconds))
+
+    shortest = min(half_life for _, half_life in decaying)
     horizon = HORIZON.total_seconds()
     low, step = 0.0, shortest / 8
     while low < horizon:
         high = min(horizon, low + step)
         if band_after(high) != current:
-            return now + timedelta(seconds=_bisect(band_after, current, low, high))
+            return engagement, now + timedelta(seconds=_bisect(band_after, current, low, high))
         low, step = high, step * 1.5
-    return None
+    return engagement, None
 
 
 def _bisect(band_after: Callable[[float], Band], current: Band, low: float, high: float) -> float:

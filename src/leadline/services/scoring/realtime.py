@@ -21,9 +21,8 @@ from leadline.services.scoring.facts import event_facts
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.state import (
     ScoredLead,
-    current_bands,
     load_day_counts,
-    load_states,
+    load_leads_and_states,
     save_day_counts,
     save_states,
     write_scores,
@@ -93,7 +92,7 @@ def score_events(session: Session, workspace_id: int, columns: dict[str, int], r
         return 0
     matches = _apply_daily_caps(session, workspace_id, matches)
     lead_ids = sorted({lead_id for lead_id, _, _ in matches})
-    states = load_states(session, lead_ids)
+    bands, states = load_leads_and_states(session, lead_ids)
     changed: dict[tuple[int, str], RuleState] = {}
     causes: dict[int, str] = {}
     for lead_id, rule, at in matches:
@@ -102,7 +101,6 @@ def score_events(session: Session, workspace_id: int, columns: dict[str, int], r
         changed[(lead_id, rule.key)] = state
         causes[lead_id] = f"event:{rule.event}"
     save_states(session, workspace_id, [(lead_id, key, state) for (lead_id, key), state in changed.items()])
-    bands = current_bands(session, lead_ids)
     scored = [ScoredLead(lead_id, bands[lead_id][1], states[lead_id], bands[lead_id][0], causes[lead_id])
               for lead_id in lead_ids if lead_id in bands]
     write_scores(session, workspace_id, model, active.version, scored, now)

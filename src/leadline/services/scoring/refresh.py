@@ -17,7 +17,7 @@ from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import clamp, fit_rules_fired
 from leadline.services.scoring.facts import fit_facts, fit_rows
 from leadline.services.scoring.models import active_model
-from leadline.services.scoring.state import ScoredLead, current_bands, load_states, write_scores
+from leadline.services.scoring.state import ScoredLead, load_leads_and_states, write_scores
 from leadline.storage.tables import Lead
 from leadline.storage.types import utcnow
 
@@ -41,8 +41,7 @@ def refresh_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], 
     at = at or utcnow()
     rows = fit_rows(session, workspace_id, lead_ids)
     ids = [row[0] for row in rows]
-    states = load_states(session, ids)
-    bands = current_bands(session, ids)
+    bands, states = load_leads_and_states(session, ids)
     scored = [ScoredLead(row[0], fit_of(active.model, row), states.get(row[0], {}),
                          bands[row[0]][0] if bands[row[0]][2] is not None else None, cause) for row in rows]
     write_scores(session, workspace_id, active.model, active.version, scored, at)
@@ -61,8 +60,7 @@ def refresh_due(session: Session, *, now: datetime | None = None, limit: int = D
         active = active_model(session, workspace_id)
         if active is None:
             continue
-        states = load_states(session, ids)
-        bands = current_bands(session, ids)
+        bands, states = load_leads_and_states(session, ids)
         write_scores(session, workspace_id, active.model, active.version,
                      [ScoredLead(i, bands[i][1], states.get(i, {}), bands[i][0], "decay") for i in ids], now)
     return len(due)

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -17,7 +17,7 @@ from sqlalchemy.sql import ClauseElement
 from leadline.core.leads import Temperature
 from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
-from leadline.core.scoring.score import Band, band_of, engagement_at, next_band_change
+from leadline.core.scoring.score import Band, band_of, engagement_and_next_change
 from leadline.storage.bulk import bulk_insert, executemany
 from leadline.storage.tables import Lead, LeadRuleDay, LeadRuleScore, ScoreChange
 
@@ -72,6 +72,24 @@ def load_states(session: Session, lead_ids: Sequence[int]) -> dict[int, dict[str
     return states
 
 
+def load_leads_and_states(session: Session, lead_ids: Sequence[int]
+                          ) -> tuple[dict[int, tuple[Band, float, int | None]], dict[int, dict[str, RuleState]]]:
+    """`current_bands` and `load_states` in one query (a lead joined to its rule totals)."""
+    bands: dict[int, tuple[Band, float, int | None]] = {}
+    states: dict[int, dict[str, RuleState]] = {}
+    for chunk in _chunks(list(lead_ids)):
+        rows = session.execute(
+            select(Lead.id, Lead.temperature, Lead.mql_ready, Lead.fit_score, Lead.score_model_version,
+                   _RULES.c.rule_key, _RULES.c.value, _RULES.c.as_of, _RULES.c.hits, _RULES.c.last_fired_at)
+            .outerjoin(_RULES, _RULES.c.lead_id == Lead.id).where(Lead.id.in_(chunk)))
+        for lead_id, temperature, mql, fit, version, key, value, as_of, hits, last in rows:
+            if lead_id not in bands:
+                bands[lead_id] = (band_from_row(temperature, mql), fit or 0.0, version)
+            if key is not None:
+                states.setdefault(lead_id, {})[key] = RuleState(value, as_of, hits, last)
+    return bands, states
+
+
 def save_states(session: Session, workspace_id: int, changed: Sequence[tuple[int, str, RuleState]]) -> None:
     if not changed:
         return
@@ -89,11 +107,15 @@ def insert_states(session: Session, workspace_id: int, rows: Sequence[tuple[int,
 
 
 def load_day_counts(session: Session, keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], int]:
+    """Counters of these (lead, rule, day) keys. Looked up by lead (the key's prefix) and day, then filtered:
+    SQLite is slow with long row-value IN lists."""
     counts: dict[tuple[int, str, str], int] = {}
-    for chunk in _chunks(sorted(keys)):
+    lead_ids = sorted({k[0] for k in keys})
+    days = sorted({k[2] for k in keys})
+    for chunk in _chunks(lead_ids):
         rows = session.execute(select(_DAYS.c.lead_id, _DAYS.c.rule_key, _DAYS.c.day, _DAYS.c.occurrences).where(
-            tuple_(_DAYS.c.lead_id, _DAYS.c.rule_key, _DAYS.c.day).in_(chunk)))
-        counts.update({(lead_id, key, day): n for lead_id, key, day, n in rows})
+            _DAYS.c.lead_id.in_(chunk), _DAYS.c.day.in_(days)))
+        counts.update({key: n for lead_id, rule, day, n in rows if (key := (lead_id, rule, day)) in keys})
     return counts
 
 
@@ -140,10 +162,9 @@ def write_scores(session: Session, workspace_id: int, model: ScoringModel, versi
     updates: list[tuple[Any, ...]] = []
     changes: list[tuple[Any, ...]] = []
     for lead in leads:
-        engagement = engagement_at(model, lead.states, at)
+        engagement, due = engagement_and_next_change(model, lead.fit, lead.states, at)
         band = band_of(model, lead.fit, engagement)
         score = model.fit_weight * lead.fit + model.engagement_weight * engagement
-        due = next_band_change(model, lead.fit, lead.states, at)
         updates.append((lead.lead_id, score, lead.fit, engagement, band.temperature.value, band.mql_ready,
                         version, at, due))
         before = lead.before
