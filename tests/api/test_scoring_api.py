@@ -211,3 +211,23 @@ def test_backtest_replays_a_model_without_writing(client, auth, director):
     assert client.post("/api/v1/scoring/backtest", json={"as_of": as_of}, headers=auth).status_code == 404
     assert client.post("/api/v1/scoring/backtest", json={"as_of": "2025-01-01T00:00:00"},
                        headers=auth).status_code == 422  # naive time refused
+
+
+@pytest.mark.parametrize("aggregate, expected", [("max", 70.0), ("top_average", (70 + 50) / 2)])
+def test_companies_are_ranked_by_their_leads_scores(client, auth, create_lead, aggregate, expected):
+    doc = {**copy.deepcopy(MODEL), "engagement": [{"name": "Quote", "event": "quote_request", "points": 100,
+                                                   "decay": False}],
+           "fit": [{"name": "Has title", "when": {"field": "job_title", "exists": True}, "points": 40}],
+           "company": {"aggregate": aggregate, "top": 2}}
+    assert client.post("/api/v1/scoring/models", json=doc, headers=auth).status_code == 201
+    big = [create_lead(email=f"p{i}@big.example", company={"name": "Big"}, **fields) for i, fields in
+           enumerate([{"job_title": "CEO"}, {}, {"job_title": "CTO"}])]  # scores 70 (after the quote), 0, 20
+    small = create_lead(email="solo@small.example", company={"name": "Small"})
+    _events(client, auth, big[0]["id"], {"type": "quote_request"})
+    _events(client, auth, big[1]["id"], {"type": "quote_request"})  # 50: no title
+    _events(client, auth, small["id"], {"type": "quote_request"})
+    ranked = client.get("/api/v1/scoring/companies", headers=auth).json()
+    assert [c["name"] for c in ranked] == ["Big", "Small"]
+    assert ranked[0]["score"] == pytest.approx(expected) and ranked[0]["leads"] == 3
+    one = client.get(f"/api/v1/companies/{big[0]['company']['id']}/score", headers=auth).json()
+    assert one["score"] == pytest.approx(expected) and one["aggregate"] == aggregate

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, gates, parse_id
@@ -18,8 +19,10 @@ from leadline.services.errors import NotFound
 from leadline.services.leads import get_lead
 from leadline.services.scoring.backtest import backtest
 from leadline.services.scoring.bulk import Preview, plan_rescore, preview
+from leadline.services.scoring.companies import CompanyScore, company_scores
 from leadline.services.scoring.explain import explain_lead
 from leadline.services.scoring.models import (
+    ActiveModel,
     activate,
     active_model,
     list_versions,
@@ -125,6 +128,27 @@ class BacktestOut(BaseModel):
     mql: list[BandOut]
 
 
+class CompanyScoreOut(BaseModel):
+    company_id: str
+    name: str | None
+    domain: str | None
+    score: float = Field(description="The best lead's score, or the average of the best N (model: company)")
+    leads: int
+    aggregate: str
+
+
+def _company_out(c: CompanyScore) -> CompanyScoreOut:
+    return CompanyScoreOut(company_id=str(c.company_id), name=c.name, domain=c.domain, score=c.score,
+                           leads=c.leads, aggregate=c.aggregate)
+
+
+def _active_or_404(session: Session, workspace_id: int) -> ActiveModel:
+    active = active_model(session, workspace_id)
+    if active is None:
+        raise NotFound("this workspace has no scoring model yet: POST /api/v1/scoring/models")
+    return active
+
+
 def _version_out(row: ScoringModelVersion) -> ModelVersionOut:
     return ModelVersionOut(version=row.version, name=row.name, active=row.active, created_by=row.created_by,
                            created_at=row.created_at, activated_at=row.activated_at, document=row.document)
@@ -164,6 +188,23 @@ def lead_score_history(lead_id: str, principal: Reader, session: ReadSession) ->
         ScoreChange.workspace_id == principal.workspace_id, ScoreChange.lead_id == lead.id
     ).order_by(ScoreChange.occurred_at, ScoreChange.id).limit(1000))
     return [ScoreChangeOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/scoring/companies", response_model=list[CompanyScoreOut])
+def ranked_companies(principal: Reader, session: ReadSession,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[CompanyScoreOut]:
+    """Companies ranked by the aggregate of their leads' scores, for account-based selling."""
+    rule = _active_or_404(session, principal.workspace_id).model.company
+    return [_company_out(c) for c in company_scores(session, principal.workspace_id, rule, limit=limit)]
+
+
+@router.get("/companies/{company_id}/score", response_model=CompanyScoreOut)
+def company_score(company_id: str, principal: Reader, session: ReadSession) -> CompanyScoreOut:
+    rule = _active_or_404(session, principal.workspace_id).model.company
+    found = company_scores(session, principal.workspace_id, rule, company_id=parse_id(company_id, "company"))
+    if not found:
+        raise NotFound("company not found, or none of its leads is scored")
+    return _company_out(found[0])
 
 
 @router.get("/scoring/models", response_model=list[ModelVersionOut])

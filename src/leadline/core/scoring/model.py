@@ -102,6 +102,32 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True)
+class CompanyScoring:
+    """How a company's score aggregates its leads' (account-based selling): the best lead, or the average of
+    the best `top` leads (a buying committee, not one enthusiast)."""
+
+    aggregate: str = "max"  # max | top_average
+    top: int = 3
+
+
+def _company(problems: list[tuple[str, str]], raw: Mapping[str, Any]) -> CompanyScoring:
+    section = raw.get("company", {})
+    if not isinstance(section, Mapping):
+        problems.append(("company", "expected a mapping: {aggregate: max | top_average, top: N}"))
+        return CompanyScoring()
+    _known_keys(problems, "company", section, {"aggregate", "top"})
+    aggregate = section.get("aggregate", "max")
+    if aggregate not in ("max", "top_average"):
+        problems.append(("company.aggregate", "expected max or top_average"))
+        aggregate = "max"
+    top = section.get("top", 3)
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 100:
+        problems.append(("company.top", "expected a whole number from 1 to 100"))
+        top = 3
+    return CompanyScoring(aggregate, top)
+
+
+@dataclass(frozen=True, slots=True)
 class ScoringModel:
     name: str
     fit: tuple[FitRule, ...]
@@ -111,6 +137,7 @@ class ScoringModel:
     engagement_weight: float
     document: Mapping[str, Any] = field(repr=False, compare=False)
     by_event: Mapping[str, tuple[EngagementRule, ...]] = field(repr=False, compare=False, default_factory=dict)
+    company: CompanyScoring = field(default_factory=lambda: CompanyScoring())
 
     def rules_for(self, event_type: str) -> tuple[EngagementRule, ...]:
         return self.by_event.get(event_type, ())
@@ -264,7 +291,7 @@ def parse_model(raw: Any) -> ScoringModel:
     if not isinstance(raw, Mapping):
         raise InvalidScoringModel([("", "a scoring model is a mapping (see the README for an example)")])
     _known_keys(problems, "", raw, {"format", "name", "description", "fit", "engagement", "decay", "thresholds",
-                                    "mql", "weights"})
+                                    "mql", "weights", "company"})
     if raw.get("format") != FORMAT:
         problems.append(("format", f"expected {FORMAT!r} (the version of this file format)"))
     name = raw.get("name", "Scoring model")
@@ -293,7 +320,8 @@ def parse_model(raw: Any) -> ScoringModel:
         Thresholds(warm, hot, _bounded(problems, "mql.fit", mql.get("fit"), 50),
                    _bounded(problems, "mql.engagement", mql.get("engagement"), 40)),
         fit_weight, engagement_weight, dict(raw),
-        {e: tuple(r for r in engagement if r.event == e) for e in {r.event for r in engagement}})
+        {e: tuple(r for r in engagement if r.event == e) for e in {r.event for r in engagement}},
+        _company(problems, raw))
     if problems:
         raise InvalidScoringModel(problems)
     return model
