@@ -231,3 +231,31 @@ def test_companies_are_ranked_by_their_leads_scores(client, auth, create_lead, a
     assert ranked[0]["score"] == pytest.approx(expected) and ranked[0]["leads"] == 3
     one = client.get(f"/api/v1/companies/{big[0]['company']['id']}/score", headers=auth).json()
     assert one["score"] == pytest.approx(expected) and one["aggregate"] == aggregate
+
+
+def test_named_scores_sit_beside_the_main_one(client, auth, director, db):
+    doc = copy.deepcopy(MODEL)
+    doc["engagement"] += [
+        {"name": "Product A page", "event": "page_view", "where": {"field": "path", "starts_with": "/a/"},
+         "points": 30, "scores": ["product_a"], "main": False},
+    ]
+    doc["fit"][1]["scores"] = ["product_a"]  # company size matters for product A too
+    doc["engagement"][2]["scores"] = ["product_a"]  # a quote counts for both
+    assert client.post("/api/v1/scoring/models", json=doc, headers=auth).status_code == 201
+    _events(client, auth, director["id"], {"type": "page_view", "properties": {"path": "/a/pricing"}},
+            {"type": "quote_request"})
+    body = _score(client, auth, director["id"])
+    assert body["engagement"] == pytest.approx(40, abs=1e-3)  # the product-A page is not in the main score
+    named = body["named"]["product_a"]
+    assert named["fit"] == 30 and named["engagement"] == pytest.approx(70, abs=1e-3)
+    assert named["score"] == pytest.approx(0.5 * 30 + 0.5 * 70, abs=1e-3) and named["temperature"] == "hot"
+    tagged = {r["name"]: (r["main"], r["scores"]) for r in body["rules"]}
+    assert tagged["Product A page"] == (False, ["product_a"])
+    with db.read() as session:
+        stored = session.get(Lead, int(director["id"])).named_scores
+    assert stored["product_a"]["score"] == pytest.approx(named["score"], abs=1e-3)
+    bad = copy.deepcopy(doc)
+    bad["engagement"][-1]["scores"] = []
+    r = client.post("/api/v1/scoring/models", json=bad, headers=auth)
+    assert r.status_code == 422
+    assert 'engagement[5] "Product A page".main' in {f["field"] for f in r.json()["error"]["fields"]}

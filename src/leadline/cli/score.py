@@ -206,8 +206,10 @@ def _explanation(db: Database, workspace_id: int, email: str) -> dict[str, Any]:
         "mql_ready": result.band.mql_ready, "fit_points": result.fit_points,
         "engagement_points": result.engagement_points, "computed_at": result.at.isoformat(),
         "next_change_at": explanation.next_change_at.isoformat() if explanation.next_change_at else None,
+        "named": {name: {"score": n.score, "fit": n.fit, "engagement": n.engagement,
+                         "temperature": n.temperature.value} for name, n in result.named.items()},
         "rules": [{"key": r.key, "name": r.name, "axis": r.axis, "points": r.points, "raw_points": r.raw_points,
-                   "occurrences": r.occurrences, "capped": r.capped,
+                   "occurrences": r.occurrences, "capped": r.capped, "main": r.main, "scores": sorted(r.scores),
                    "last_fired_at": r.last_fired_at.isoformat() if r.last_fired_at else None} for r in result.rules],
     }
 

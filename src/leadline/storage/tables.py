@@ -162,6 +162,8 @@ class Lead(Base):
     score_model_version: Mapped[int | None] = mapped_column(Integer)
     score_computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     score_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Named scores besides the main one: {name: {score, fit, engagement, temperature}} (see core.scoring).
+    named_scores: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -48,6 +48,15 @@ class RuleOut(BaseModel):
     occurrences: int
     last_fired_at: datetime | None
     capped: bool
+    main: bool = Field(description="Counts toward the main score")
+    scores: list[str] = Field(description="Named scores it also counts toward")
+
+
+class NamedScoreOut(BaseModel):
+    score: float
+    fit: float
+    engagement: float
+    temperature: str
 
 
 class ScoreOut(BaseModel):
@@ -65,6 +74,8 @@ class ScoreOut(BaseModel):
     model_version: int | None
     computed_at: datetime
     next_change_at: datetime | None = Field(description="When decay alone will change temperature or MQL-readiness")
+    named: dict[str, NamedScoreOut] = Field(default_factory=dict, description=(
+        "Scores besides the main one (rules tagged `scores: [name]` in the model), same combination"))
 
 
 class ModelVersionOut(BaseModel):
@@ -156,7 +167,8 @@ def _version_out(row: ScoringModelVersion) -> ModelVersionOut:
 
 def _rule_out(rule: RulePoints) -> RuleOut:
     return RuleOut(key=rule.key, name=rule.name, axis=rule.axis, points=rule.points, raw_points=rule.raw_points,
-                   occurrences=rule.occurrences, last_fired_at=rule.last_fired_at, capped=rule.capped)
+                   occurrences=rule.occurrences, last_fired_at=rule.last_fired_at, capped=rule.capped,
+                   main=rule.main, scores=sorted(rule.scores))
 
 
 @router.get("/leads/{lead_id}/score", response_model=ScoreOut)
@@ -177,7 +189,9 @@ def lead_score(lead_id: str, principal: Reader, session: ReadSession) -> ScoreOu
         engagement_points=result.engagement_points,
         weights={"fit": model.fit_weight, "engagement": model.engagement_weight},
         thresholds={"warm": t.warm, "hot": t.hot, "mql_fit": t.mql_fit, "mql_engagement": t.mql_engagement},
-        model_version=explanation.model_version, computed_at=result.at, next_change_at=explanation.next_change_at)
+        model_version=explanation.model_version, computed_at=result.at, next_change_at=explanation.next_change_at,
+        named={name: NamedScoreOut(score=n.score, fit=n.fit, engagement=n.engagement,
+                                   temperature=n.temperature.value) for name, n in result.named.items()})
 
 
 @router.get("/leads/{lead_id}/score/history", response_model=list[ScoreChangeOut])

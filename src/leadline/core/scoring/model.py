@@ -72,6 +72,8 @@ class FitRule:
     condition: Condition
     points: float
     matches: Predicate = field(repr=False, compare=False)
+    scores: frozenset[str] = frozenset()  # named scores this rule also counts toward
+    main: bool = True  # counts toward the main score
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ class EngagementRule:
     max_per_day: int | None  # occurrences counted per UTC day, in arrival order
     half_life_seconds: float | None  # None: never decays
     matches: Predicate | None = field(repr=False, compare=False)
+    scores: frozenset[str] = frozenset()  # named scores this rule also counts toward
+    main: bool = True  # counts toward the main score
 
     def contribution(self, value: float) -> float:
         """The points a decayed value gives, after the rule's cap."""
@@ -138,6 +142,16 @@ class ScoringModel:
     document: Mapping[str, Any] = field(repr=False, compare=False)
     by_event: Mapping[str, tuple[EngagementRule, ...]] = field(repr=False, compare=False, default_factory=dict)
     company: CompanyScoring = field(default_factory=lambda: CompanyScoring())
+
+    @property
+    def score_names(self) -> tuple[str, ...]:
+        """The named scores besides the main one, in a stable order."""
+        names: set[str] = set()
+        for rule in self.fit:
+            names |= rule.scores
+        for engagement_rule in self.engagement:
+            names |= engagement_rule.scores
+        return tuple(sorted(names))
 
     def rules_for(self, event_type: str) -> tuple[EngagementRule, ...]:
         return self.by_event.get(event_type, ())
@@ -194,6 +208,22 @@ def _condition(problems: list[tuple[str, str]], where: str, raw: Any, check: Any
         return None
 
 
+def _score_names(problems: list[tuple[str, str]], where: str, item: Mapping[str, Any]) -> tuple[frozenset[str], bool]:
+    """The rule's `scores: [names]` (named scores it also counts toward) and `main: false` (not in the main)."""
+    raw, main = item.get("scores", []), item.get("main", True)
+    names: set[str] = set()
+    if not isinstance(raw, list) or not all(isinstance(n, str) and _KEY.fullmatch(n) for n in raw):
+        problems.append((f"{where}.scores", "expected a list of score names (letters, digits, _ and -)"))
+    else:
+        names = set(raw)
+    if not isinstance(main, bool):
+        problems.append((f"{where}.main", "expected true or false"))
+        main = True
+    if not main and not names:
+        problems.append((f"{where}.main", "a rule outside the main score must count toward a named score"))
+    return frozenset(names), main
+
+
 def _fit_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str]) -> list[FitRule]:
     if not isinstance(raw, list):
         problems.append(("fit", "expected a list of rules"))
@@ -206,13 +236,14 @@ def _fit_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str]) -> lis
             continue
         name, key = _rule_key(problems, where, item, seen)
         where = f'{where} "{name}"' if name else where
-        _known_keys(problems, where, item, {"name", "key", "when", "points", "description"})
+        _known_keys(problems, where, item, {"name", "key", "when", "points", "description", "scores", "main"})
+        scores, main = _score_names(problems, where, item)
         condition = _condition(problems, f"{where}.when", item.get("when"), check_fit_field)
         points = _number(problems, f"{where}.points", item.get("points"))
         if points == 0:
             problems.append((f"{where}.points", "a rule worth 0 points does nothing; remove it"))
         if name and condition is not None and points:
-            rules.append(FitRule(key, name, condition, points, compile_condition(condition)))
+            rules.append(FitRule(key, name, condition, points, compile_condition(condition), scores, main))
     return rules
 
 
@@ -236,7 +267,8 @@ def _engagement_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str],
         problems.append(("engagement", "expected a list of rules"))
         return []
     rules = []
-    allowed = {"name", "key", "event", "where", "points", "max", "max_per_day", "decay", "description"}
+    allowed = {"name", "key", "event", "where", "points", "max", "max_per_day", "decay", "description", "scores",
+               "main"}
     for i, item in enumerate(raw):
         where = f"engagement[{i}]"
         if not isinstance(item, Mapping):
@@ -245,6 +277,7 @@ def _engagement_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str],
         name, key = _rule_key(problems, where, item, seen)
         where = f'{where} "{name}"' if name else where
         _known_keys(problems, where, item, allowed)
+        scores, main = _score_names(problems, where, item)
         event = item.get("event")
         if not isinstance(event, str) or not is_valid_event_type(event):
             problems.append((f"{where}.event", "expected an event type (lower case letters, digits, _ . : -)"))
@@ -262,7 +295,7 @@ def _engagement_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str],
         if name and isinstance(event, str) and points and (condition is not None or "where" not in item):
             rules.append(EngagementRule(
                 key, name, event, condition, points, cap, per_day, half_life if given else default_half_life,
-                compile_condition(condition) if condition is not None else None))
+                compile_condition(condition) if condition is not None else None, scores, main))
     return rules
 
 

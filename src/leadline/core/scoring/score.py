@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from leadline.core.leads import Temperature
@@ -41,6 +41,8 @@ class RulePoints:
     occurrences: int
     last_fired_at: datetime | None
     capped: bool
+    scores: frozenset[str] = frozenset()  # named scores it also counts toward
+    main: bool = True  # counts toward the main score
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +61,38 @@ class LeadScore:
     fit_points: float  # unclamped sums, so the explanation adds up
     engagement_points: float
     at: datetime
+    named: Mapping[str, NamedScore] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedScore:
+    """A score besides the main one (e.g. per product line): the rules tagged with its name, combined with
+    the same clamping, weights and thresholds."""
+
+    score: float
+    fit: float
+    engagement: float
+    temperature: Temperature
 
 
 def fit_rules_fired(model: ScoringModel, facts: Facts) -> list[RulePoints]:
-    return [RulePoints(r.key, r.name, "fit", r.points, r.points, 1, None, False)
+    return [RulePoints(r.key, r.name, "fit", r.points, r.points, 1, None, False, r.scores, r.main)
             for r in model.fit if r.matches(facts)]
+
+
+def fit_value(rules: list[RulePoints], name: str | None = None) -> float:
+    """The fit axis of the main score (name None) or of a named score."""
+    return clamp(math.fsum(r.points for r in rules if (r.main if name is None else name in r.scores)))
+
+
+def named_scores(model: ScoringModel, named_fits: Mapping[str, float], states: Mapping[str, RuleState],
+                 at: datetime) -> dict[str, NamedScore]:
+    result = {}
+    for name in model.score_names:
+        fit, engagement = named_fits.get(name, 0.0), engagement_at(model, states, at, name)
+        result[name] = NamedScore(model.fit_weight * fit + model.engagement_weight * engagement, fit, engagement,
+                                  band_of(model, fit, engagement).temperature)
+    return result
 
 
 def band_of(model: ScoringModel, fit: float, engagement: float) -> Band:
@@ -82,13 +111,17 @@ def engagement_rules_now(model: ScoringModel, states: Mapping[str, RuleState], a
         raw = state.value_at(at, rule.half_life_seconds)
         points = rule.contribution(raw)
         result.append(RulePoints(rule.key, rule.name, "engagement", points, raw, state.hits, state.last_fired_at,
-                                 points != raw))
+                                 points != raw, rule.scores, rule.main))
     return result
 
 
-def engagement_at(model: ScoringModel, states: Mapping[str, RuleState], at: datetime) -> float:
+def engagement_at(model: ScoringModel, states: Mapping[str, RuleState], at: datetime, name: str | None = None
+                  ) -> float:
+    """The engagement axis of the main score (name None) or of a named score, at `at`."""
     total = 0.0
     for rule in model.engagement:
+        if not (rule.main if name is None else name in rule.scores):
+            continue
         state = states.get(rule.key)
         if state is not None and state.hits:
             total += rule.contribution(state.value_at(at, rule.half_life_seconds))
@@ -97,13 +130,16 @@ def engagement_at(model: ScoringModel, states: Mapping[str, RuleState], at: date
 
 def score_lead(model: ScoringModel, fit_rules: list[RulePoints], states: Mapping[str, RuleState],
                at: datetime) -> LeadScore:
+    """The main score with every rule that fired (rules outside the main score included, marked `main`
+    False), and the named scores."""
     engagement_rules = engagement_rules_now(model, states, at)
-    fit_points = math.fsum(r.points for r in fit_rules)
-    engagement_points = math.fsum(r.points for r in engagement_rules)
+    fit_points = math.fsum(r.points for r in fit_rules if r.main)
+    engagement_points = math.fsum(r.points for r in engagement_rules if r.main)
     fit, engagement = clamp(fit_points), clamp(engagement_points)
     score = model.fit_weight * fit + model.engagement_weight * engagement
+    named = named_scores(model, {n: fit_value(fit_rules, n) for n in model.score_names}, states, at)
     return LeadScore(score, fit, engagement, band_of(model, fit, engagement),
-                     (*fit_rules, *engagement_rules), fit_points, engagement_points, at)
+                     (*fit_rules, *engagement_rules), fit_points, engagement_points, at, named)
 
 
 def next_band_change(model: ScoringModel, fit: float, states: Mapping[str, RuleState], now: datetime
@@ -122,7 +158,7 @@ def engagement_and_next_change(model: ScoringModel, fit: float, states: Mapping[
     """
     # Each rule's value now, then E(t) = clamp(sum of capped v * 2**(-t/h)): plain floats, no datetimes.
     terms = [(state.value_at(now, rule.half_life_seconds), rule.half_life_seconds, rule.max_points)
-             for rule in model.engagement if (state := states.get(rule.key)) is not None and state.hits]
+             for rule in model.engagement if rule.main and (state := states.get(rule.key)) is not None and state.hits]
 
     def engagement_after(seconds: float) -> float:
         total = 0.0

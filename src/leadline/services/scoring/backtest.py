@@ -69,7 +69,8 @@ def backtest(db: Database, workspace_id: int, model: ScoringModel, *, as_of: dat
         mql = {True: BandResult("mql_ready"), False: BandResult("not_mql_ready")}
         for start in range(0, len(candidates), CHUNK_LEADS):
             chunk = candidates[start:start + CHUNK_LEADS]
-            for lead_id, fit, states in compute_chunk(session, model, workspace_id, chunk, t0=as_of, before=as_of):
+            for lead_id, fit, states, _ in compute_chunk(session, model, workspace_id, chunk, t0=as_of,
+                                                           before=as_of):
                 band = band_of(model, fit, engagement_at(model, states, as_of))
                 won = lead_id in converted_after
                 for result in (temperatures[band.temperature], mql[band.mql_ready]):

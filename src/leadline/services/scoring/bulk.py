@@ -25,7 +25,7 @@ from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import Band, band_of, engagement_at
 from leadline.services.scoring.facts import fit_key, fit_rows_query
 from leadline.services.scoring.models import activate, active_model
-from leadline.services.scoring.refresh import fit_of
+from leadline.services.scoring.refresh import fits_of
 from leadline.services.scoring.state import (
     ScoredLead,
     current_bands,
@@ -152,24 +152,27 @@ def _rebase(total: float, last: datetime, t0: datetime, half_life_seconds: float
     return math.exp2(math.log2(total) + (t0 - last).total_seconds() / half_life_seconds)
 
 
+Computed = tuple[int, float, dict[str, RuleState], dict[str, float]]  # lead, fit, rule totals, named fits
+
+
 def compute_chunk(session: Session, model: ScoringModel, workspace_id: int, leads: LeadFilter, *,
                   t0: datetime | None = None, write_day_counts: bool = False, before: datetime | None = None
-                  ) -> list[tuple[int, float, dict[str, RuleState]]]:
-    """(lead id, fit, rule totals) of every live lead in the chunk (counting only events before `before`)."""
+                  ) -> list[Computed]:
+    """(lead id, fit, rule totals, named fits) of every live lead in the chunk (events before `before`)."""
     states = aggregate_states(session, model, workspace_id, leads, t0=t0, write_day_counts=write_day_counts,
                               before=before)
     rows = session.execute(fit_rows_query(workspace_id).where(_lead_condition(Lead.id, leads)))
-    fits: dict[Any, float] = {}  # leads with the same fit fields (title, country, company...) score alike
+    fits: dict[Any, tuple[float, dict[str, float]]] = {}  # leads alike on what fit rules read score alike
     fields = tuple(sorted(set().union(*(fields_of(r.condition) for r in model.fit))))
     result = []
     for row in rows:
         key = fit_key(fields, row)
-        fit = fits.get(key) if key is not None else None
-        if fit is None:
-            fit = fit_of(model, row)
+        found = fits.get(key) if key is not None else None
+        if found is None:
+            found = fits_of(model, row)
             if key is not None:
-                fits[key] = fit
-        result.append((row[0], fit, states.get(row[0], {})))
+                fits[key] = found
+        result.append((row[0], found[0], states.get(row[0], {}), found[1]))
     return result
 
 
@@ -188,12 +191,12 @@ def _rescore_chunk(session: Session, model: ScoringModel, version: int, workspac
     forget_states(session, workspace_id, **({"id_range": leads} if isinstance(leads, tuple)
                                             else {"lead_ids": leads}))
     computed = compute_chunk(session, model, workspace_id, leads, t0=t0, write_day_counts=True)
-    insert_states(session, workspace_id, [(lead_id, key, state) for lead_id, _, states in computed
+    insert_states(session, workspace_id, [(lead_id, key, state) for lead_id, _, states, _ in computed
                                           for key, state in states.items()])
-    bands = current_bands(session, [lead_id for lead_id, _, _ in computed])
+    bands = current_bands(session, [lead_id for lead_id, _, _, _ in computed])
     write_scores(session, workspace_id, model, version,
-                 [ScoredLead(lead_id, fit, states, bands[lead_id][0] if lead_id in bands else None, cause)
-                  for lead_id, fit, states in computed], at)
+                 [ScoredLead(lead_id, fit, states, bands[lead_id][0] if lead_id in bands else None, cause, named)
+                  for lead_id, fit, states, named in computed], at)
     return len(computed)
 
 
@@ -292,8 +295,8 @@ def _preview_chunk(session: Session, model: ScoringModel, workspace_id: int, chu
                    at: datetime, t0: datetime | None
                    ) -> Iterator[tuple[int, float, dict[str, RuleState], Band, Band, float]]:
     computed = compute_chunk(session, model, workspace_id, chunk, t0=t0)
-    bands = current_bands(session, [lead_id for lead_id, _, _ in computed])
-    for lead_id, fit, states in computed:
+    bands = current_bands(session, [lead_id for lead_id, _, _, _ in computed])
+    for lead_id, fit, states, _ in computed:
         engagement = engagement_at(model, states, at)
         after = band_of(model, fit, engagement)
         before = bands[lead_id][0] if lead_id in bands else after

@@ -101,7 +101,8 @@ def score_events(session: Session, workspace_id: int, columns: dict[str, int], r
         changed[(lead_id, rule.key)] = state
         causes[lead_id] = f"event:{rule.event}"
     save_states(session, workspace_id, [(lead_id, key, state) for (lead_id, key), state in changed.items()])
-    scored = [ScoredLead(lead_id, bands[lead_id][1], states[lead_id], bands[lead_id][0], causes[lead_id])
+    scored = [ScoredLead(lead_id, bands[lead_id].fit, states[lead_id], bands[lead_id].band, causes[lead_id],
+                         bands[lead_id].named_fits)
               for lead_id in lead_ids if lead_id in bands]
     write_scores(session, workspace_id, model, active.version, scored, now)
     return len(scored)

@@ -6,7 +6,6 @@ the leads whose `score_due_at` has come, so lists, segments and routing see a le
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadline.core.scoring.model import ScoringModel
-from leadline.core.scoring.score import clamp, fit_rules_fired
+from leadline.core.scoring.score import fit_rules_fired, fit_value
 from leadline.services.scoring.facts import fit_facts, fit_rows
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.state import ScoredLead, load_leads_and_states, write_scores
@@ -23,13 +22,15 @@ from leadline.storage.types import utcnow
 
 #: Lead attributes scoring writes (to reload an ORM object after `refresh_leads`).
 SCORE_ATTRIBUTES = ("score", "fit_score", "engagement_score", "temperature", "mql_ready", "score_model_version",
-                    "score_computed_at", "score_due_at")
+                    "score_computed_at", "score_due_at", "named_scores")
 #: Leads moved per transaction by the decay job (keeps each SQLite write well under 100 ms).
 DUE_BATCH = 500
 
 
-def fit_of(model: ScoringModel, row: Sequence[object]) -> float:
-    return clamp(math.fsum(r.points for r in fit_rules_fired(model, fit_facts(row))))
+def fits_of(model: ScoringModel, row: Sequence[object]) -> tuple[float, dict[str, float]]:
+    """The main fit and each named score's fit of one lead row."""
+    fired = fit_rules_fired(model, fit_facts(row))
+    return fit_value(fired), {name: fit_value(fired, name) for name in model.score_names}
 
 
 def refresh_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], *, cause: str = "profile",
@@ -42,8 +43,12 @@ def refresh_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], 
     rows = fit_rows(session, workspace_id, lead_ids)
     ids = [row[0] for row in rows]
     bands, states = load_leads_and_states(session, ids)
-    scored = [ScoredLead(row[0], fit_of(active.model, row), states.get(row[0], {}),
-                         bands[row[0]][0] if bands[row[0]][2] is not None else None, cause) for row in rows]
+    scored = []
+    for row in rows:
+        fit, named_fits = fits_of(active.model, row)
+        stored = bands[row[0]]
+        scored.append(ScoredLead(row[0], fit, states.get(row[0], {}),
+                                 stored.band if stored.version is not None else None, cause, named_fits))
     write_scores(session, workspace_id, active.model, active.version, scored, at)
     return len(scored)
 
@@ -62,5 +67,6 @@ def refresh_due(session: Session, *, now: datetime | None = None, limit: int = D
             continue
         bands, states = load_leads_and_states(session, ids)
         write_scores(session, workspace_id, active.model, active.version,
-                     [ScoredLead(i, bands[i][1], states.get(i, {}), bands[i][0], "decay") for i in ids], now)
+                     [ScoredLead(i, bands[i].fit, states.get(i, {}), bands[i].band, "decay", bands[i].named_fits)
+                      for i in ids], now)
     return len(due)

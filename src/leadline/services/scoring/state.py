@@ -4,7 +4,7 @@ the history of threshold crossings. Every score change goes through `write_score
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.sql import ClauseElement
 from leadline.core.leads import Temperature
 from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
-from leadline.core.scoring.score import Band, band_of, engagement_and_next_change
+from leadline.core.scoring.score import Band, band_of, engagement_and_next_change, named_scores
 from leadline.storage.bulk import bulk_insert, executemany
 from leadline.storage.tables import Lead, LeadRuleDay, LeadRuleScore, ScoreChange
 
@@ -30,7 +30,7 @@ DAY_COLUMNS = ("workspace_id", "lead_id", "rule_key", "day", "occurrences")
 CHANGE_COLUMNS = ("workspace_id", "lead_id", "occurred_at", "kind", "from_value", "to_value", "cause", "score",
                   "fit", "engagement", "model_version")
 _SCORE_COLUMNS = ("score", "fit_score", "engagement_score", "temperature", "mql_ready", "score_model_version",
-                  "score_computed_at", "score_due_at")
+                  "score_computed_at", "score_due_at", "named_scores")
 # SQLite and PostgreSQL accept at most this many parameters per IN list comfortably.
 _CHUNK = 500
 
@@ -72,19 +72,29 @@ def load_states(session: Session, lead_ids: Sequence[int]) -> dict[int, dict[str
     return states
 
 
+@dataclass(frozen=True, slots=True)
+class StoredScore:
+    band: Band
+    fit: float
+    version: int | None
+    named_fits: dict[str, float]
+
+
 def load_leads_and_states(session: Session, lead_ids: Sequence[int]
-                          ) -> tuple[dict[int, tuple[Band, float, int | None]], dict[int, dict[str, RuleState]]]:
-    """`current_bands` and `load_states` in one query (a lead joined to its rule totals)."""
-    bands: dict[int, tuple[Band, float, int | None]] = {}
+                          ) -> tuple[dict[int, StoredScore], dict[int, dict[str, RuleState]]]:
+    """Each lead's stored score (band, fits) and its rule totals, in one query."""
+    bands: dict[int, StoredScore] = {}
     states: dict[int, dict[str, RuleState]] = {}
     for chunk in _chunks(list(lead_ids)):
         rows = session.execute(
             select(Lead.id, Lead.temperature, Lead.mql_ready, Lead.fit_score, Lead.score_model_version,
-                   _RULES.c.rule_key, _RULES.c.value, _RULES.c.as_of, _RULES.c.hits, _RULES.c.last_fired_at)
+                   Lead.named_scores, _RULES.c.rule_key, _RULES.c.value, _RULES.c.as_of, _RULES.c.hits,
+                   _RULES.c.last_fired_at)
             .outerjoin(_RULES, _RULES.c.lead_id == Lead.id).where(Lead.id.in_(chunk)))
-        for lead_id, temperature, mql, fit, version, key, value, as_of, hits, last in rows:
+        for lead_id, temperature, mql, fit, version, named, key, value, as_of, hits, last in rows:
             if lead_id not in bands:
-                bands[lead_id] = (band_from_row(temperature, mql), fit or 0.0, version)
+                bands[lead_id] = StoredScore(band_from_row(temperature, mql), fit or 0.0, version,
+                                             {n: v.get("fit", 0.0) for n, v in (named or {}).items()})
             if key is not None:
                 states.setdefault(lead_id, {})[key] = RuleState(value, as_of, hits, last)
     return bands, states
@@ -147,6 +157,7 @@ class ScoredLead:
     states: dict[str, RuleState]
     before: Band | None
     cause: str
+    named_fits: dict[str, float] = field(default_factory=dict)
 
 
 def band_from_row(temperature: str | None, mql_ready: bool | None) -> Band:
@@ -165,8 +176,12 @@ def write_scores(session: Session, workspace_id: int, model: ScoringModel, versi
         engagement, due = engagement_and_next_change(model, lead.fit, lead.states, at)
         band = band_of(model, lead.fit, engagement)
         score = model.fit_weight * lead.fit + model.engagement_weight * engagement
+        named = ({name: {"score": n.score, "fit": n.fit, "engagement": n.engagement,
+                         "temperature": n.temperature.value}
+                  for name, n in named_scores(model, lead.named_fits, lead.states, at).items()}
+                 if model.score_names else None)
         updates.append((lead.lead_id, score, lead.fit, engagement, band.temperature.value, band.mql_ready,
-                        version, at, due))
+                        version, at, due, named))
         before = lead.before
         if before is not None and before != band:
             base = (workspace_id, lead.lead_id, at)

@@ -80,6 +80,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('score_computed_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('score_due_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('email_bounced_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('named_scores', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.create_index(batch_op.f('ix_leads_score_due_at'), ['score_due_at'], unique=False)
 
 
@@ -87,6 +88,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leads_score_due_at'))
+        batch_op.drop_column('named_scores')
         batch_op.drop_column('email_bounced_at')
         batch_op.drop_column('score_due_at')
         batch_op.drop_column('score_computed_at')
