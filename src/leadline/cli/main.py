@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
 from leadline.cli.score import score_app
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
@@ -20,7 +21,7 @@ from leadline.services.leads import LeadFilter, company_of, get_lead, list_leads
 from leadline.services.scoring.bulk import apply_version
 from leadline.services.scoring.models import active_model, built_in_source, load_document, store_version
 from leadline.services.views import LeadView
-from leadline.services.workspaces import create_api_key, find_workspace, get_or_create_workspace, parse_scopes
+from leadline.services.workspaces import create_api_key, get_or_create_workspace, parse_scopes
 from leadline.storage.database import Database
 from leadline.storage.migrate import upgrade
 
@@ -32,37 +33,15 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(leads_app, name="leads")
 app.add_typer(score_app, name="score")
 
-err = Console(stderr=True, soft_wrap=True)
-
-
 def _out() -> Console:
     # Piped output is not wrapped at 80 columns: scripts and pagers read whole lines.
     return Console() if sys.stdout.isatty() else Console(width=250)
-WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name (slug).")]
 
 
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def _database() -> Database:
-    return Database(get_settings().database_url)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _workspace_id(db: Database, slug: str) -> int:
-    with db.read() as session:
-        workspace = find_workspace(session, slug)
-        if workspace is None:
-            _fail(f"no workspace named {slug!r}")
-        assert workspace is not None
-        return workspace.id
 
 
 @app.command()
@@ -85,7 +64,7 @@ def serve(
     settings = get_settings()
     upgrade(settings.database_url)
     if settings.database_url.startswith("sqlite") and workers > 1:
-        _fail("SQLite has one writer: use --workers 1, or PostgreSQL for several workers")
+        fail("SQLite has one writer: use --workers 1, or PostgreSQL for several workers")
     uvicorn.run("leadline.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
 
@@ -140,7 +119,7 @@ def import_file(
                             default_country=country or settings.default_country, error_report=report_path,
                             progress=True)
     except CsvImportError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
         return
     verb = "would import" if dry_run else "imported"
     err.print(f"{verb} {report.rows} rows in {report.seconds:.1f} s ({report.encoding}, "
@@ -161,14 +140,14 @@ def apikey_create(
     try:
         wanted = parse_scopes(scopes)
     except ValueError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
         return
-    db = _database()
+    db = database()
     try:
         with db.write() as session:
             token = create_api_key(session, get_or_create_workspace(session, workspace), wanted, name=name)
     except ValueError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
         return
     print(token)
 
@@ -205,8 +184,8 @@ def leads_list(
     output: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = OutputFormat.table,
 ) -> None:
     """List leads, newest first."""
-    db = _database()
-    workspace_id = _workspace_id(db, workspace)
+    db = database()
+    workspace_id = find_workspace_id(db, workspace)
     rows: list[dict[str, Any]] = []
     cursor = None
     with db.read() as session:
@@ -228,8 +207,8 @@ def leads_show(
     """Show one lead with its recent timeline."""
     from leadline.services.errors import NotFound
 
-    db = _database()
-    workspace_id = _workspace_id(db, workspace)
+    db = database()
+    workspace_id = find_workspace_id(db, workspace)
     with db.read() as session:
         try:
             if lead_id.isdigit():
@@ -240,7 +219,7 @@ def leads_show(
                     raise NotFound("lead not found")
                 lead = found[0][0]
         except NotFound:
-            _fail(f"no lead {lead_id!r} in workspace {workspace!r}")
+            fail(f"no lead {lead_id!r} in workspace {workspace!r}")
             return
         view = LeadView.of(lead, company_of(session, lead), timeline(session, workspace_id, lead.id, limit=50))
     if output is OutputFormat.json:

@@ -13,35 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadline.config import get_settings
+from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
 from leadline.services.errors import Invalid, NotFound
 from leadline.services.scoring.bulk import apply_version, preview, rescore_workspace
 from leadline.services.scoring.explain import explain_lead
 from leadline.services.scoring.models import BUILT_IN, built_in_source, load_document, store_version, validate
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
-from leadline.services.workspaces import find_workspace
 from leadline.storage.database import Database
 from leadline.storage.tables import Lead
 
 score_app = typer.Typer(help="Score leads: apply a model, rescore, explain.", no_args_is_help=True)
-err = Console(stderr=True, soft_wrap=True)
-WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name (slug).")]
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
-def _workspace(db: Database, slug: str) -> int:
-    with db.read() as session:
-        workspace = find_workspace(session, slug)
-    if workspace is None:
-        _fail(f"no workspace named {slug!r}")
-    assert workspace is not None
-    return workspace.id
-
-
 @contextmanager
 def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
@@ -64,12 +45,12 @@ def apply(
     preview_only: Annotated[bool, typer.Option("--preview", help="Show what would change; write nothing.")] = False,
 ) -> None:
     """Validate a scoring model, then preview it or make it the active version and rescore every lead."""
-    db = Database(get_settings().database_url)
-    workspace_id = _workspace(db, workspace)
+    db = database()
+    workspace_id = find_workspace_id(db, workspace)
     try:
         source = built_in_source(file) if file in BUILT_IN else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror}", code=2)
+        fail(f"cannot read {file}: {exc.strerror}", code=2)
         return
     try:
         document = load_document(source)
@@ -93,13 +74,13 @@ def apply(
 def rollback(version: Annotated[int, typer.Argument(help="The version to make active again.")],
              workspace: WorkspaceOpt) -> None:
     """Make an earlier model version active again and rescore."""
-    db = Database(get_settings().database_url)
-    workspace_id = _workspace(db, workspace)
+    db = database()
+    workspace_id = find_workspace_id(db, workspace)
     try:
         with _progress(f"rescoring with version {version}") as progress:
             leads = apply_version(db, workspace_id, version, progress=progress)
     except NotFound as exc:
-        _fail(exc.message)
+        fail(exc.message)
         return
     err.print(f"version {version} is active again; {leads} leads rescored")
 
@@ -107,8 +88,8 @@ def rollback(version: Annotated[int, typer.Argument(help="The version to make ac
 @score_app.command("rescore")
 def rescore(workspace: WorkspaceOpt) -> None:
     """Rescore every lead of the workspace from its events with the active model."""
-    db = Database(get_settings().database_url)
-    workspace_id = _workspace(db, workspace)
+    db = database()
+    workspace_id = find_workspace_id(db, workspace)
     with _progress("rescoring") as progress:
         leads = rescore_workspace(db, workspace_id, progress=progress)
     err.print(f"{leads} leads rescored")
@@ -117,7 +98,7 @@ def rescore(workspace: WorkspaceOpt) -> None:
 @score_app.command("refresh")
 def refresh() -> None:
     """Move every lead whose temperature changed by decay alone (the server also does this on its own)."""
-    db = Database(get_settings().database_url)
+    db = database()
     total = 0
     while True:
         with db.write() as session:
@@ -143,12 +124,12 @@ def backtest_command(
     from leadline.services.scoring.backtest import backtest
     from leadline.services.scoring.models import active_model
 
-    db = Database(get_settings().database_url)
-    workspace_id = _workspace(db, workspace)
+    db = database()
+    workspace_id = find_workspace_id(db, workspace)
     try:
         moment = datetime.fromisoformat(as_of)
     except ValueError:
-        _fail(f"--as-of: not a date: {as_of!r}", code=2)
+        fail(f"--as-of: not a date: {as_of!r}", code=2)
         return
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if model_file is not None:
@@ -159,13 +140,13 @@ def backtest_command(
             _invalid(exc)
             return
         except OSError as exc:
-            _fail(f"cannot read {model_file}: {exc.strerror}", code=2)
+            fail(f"cannot read {model_file}: {exc.strerror}", code=2)
             return
     else:
         with db.read() as session:
             active = active_model(session, workspace_id)
         if active is None:
-            _fail("no active scoring model: give --model")
+            fail("no active scoring model: give --model")
             return
         model = active.model
     result = backtest(db, workspace_id, model, as_of=moment, horizon=timedelta(days=horizon_days),
@@ -193,7 +174,7 @@ def _explanation(db: Database, workspace_id: int, email: str) -> dict[str, Any]:
         lead_id = session.scalar(select(Lead.id).where(Lead.workspace_id == workspace_id,
                                                        Lead.email == email_lookup_key(email)))
         if lead_id is None:
-            _fail(f"no lead with email {email!r}")
+            fail(f"no lead with email {email!r}")
         assert lead_id is not None
         explanation = explain_lead(session, workspace_id, lead_id)
     result = explanation.result
@@ -221,8 +202,8 @@ def explain(
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Why a lead has its score: every rule that fired, its points now and when it last fired."""
-    db = Database(get_settings().database_url)
-    data = _explanation(db, _workspace(db, workspace), email)
+    db = database()
+    data = _explanation(db, find_workspace_id(db, workspace), email)
     if output == "json":
         print(json.dumps(data, indent=2))
         return
