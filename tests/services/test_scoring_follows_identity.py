@@ -86,3 +86,17 @@ def test_a_bulk_import_scores_fit_of_created_and_updated_leads(db, workspace):
         fits = {lead.email: lead.fit_score for lead in session.query(Lead).filter(Lead.workspace_id == workspace.id)}
         assert session.get(Lead, existing).score_model_version == 1
     assert fits == {"new@mid.example": 60, "old@mid.example": 60, "tiny@small.example": 0}
+
+
+def test_rescore_chunks_stay_small_around_busy_leads(db, workspace):
+    from leadline.services.scoring.bulk import lead_chunks
+
+    ids = [_lead(db, workspace, f"c{i}@example.com") for i in range(6)]
+    busy = ids[2]
+    _record(db, workspace, *[EventDraft(type="quote_request", lead_id=busy) for _ in range(5)],
+            EventDraft(type="quote_request", lead_id=ids[4]))
+    with db.read() as session:
+        chunks = lead_chunks(session, workspace.id, size=3, events=4)
+    assert chunks == [(ids[0], busy), (ids[3], ids[5])]  # the busy lead closes its chunk; then 3 leads
+    with db.read() as session:
+        assert lead_chunks(session, workspace.id, size=10, events=100) == [(ids[0], ids[5])]

@@ -46,8 +46,9 @@ from leadline.storage.tables import Event, Lead, LeadRuleDay
 from leadline.storage.types import UTCDateTime, utcnow
 
 _EVENTS = Event.__table__
-#: Leads per chunk: on SQLite a chunk's transaction stays around 100 ms.
+#: Leads and events per chunk: each chunk is one write transaction, kept around 100 ms on SQLite.
 CHUNK_LEADS = 2000
+CHUNK_EVENTS = 10_000
 Progress = Callable[[int, int], None]
 LeadFilter = tuple[int, int] | Sequence[int]  # an id range (inclusive) or a list of ids
 
@@ -200,11 +201,22 @@ def _rescore_chunk(session: Session, model: ScoringModel, version: int, workspac
     return len(computed)
 
 
-def lead_chunks(session: Session, workspace_id: int, size: int = CHUNK_LEADS) -> list[tuple[int, int]]:
-    """Inclusive id ranges holding about `size` live leads each."""
+def lead_chunks(session: Session, workspace_id: int, size: int = CHUNK_LEADS,
+                events: int = CHUNK_EVENTS) -> list[tuple[int, int]]:
+    """Inclusive id ranges of at most `size` live leads and about `events` events each (a busy lead's
+    history can make a range of few leads heavy: its write transaction must stay short)."""
     ids = list(session.scalars(select(Lead.id).where(Lead.workspace_id == workspace_id,
                                                      Lead.merged_into_id.is_(None)).order_by(Lead.id)))
-    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+    counts = dict(session.execute(select(_EVENTS.c.lead_id, func.count()).where(
+        _EVENTS.c.workspace_id == workspace_id, _EVENTS.c.lead_id.is_not(None)).group_by(_EVENTS.c.lead_id)).all())
+    chunks: list[tuple[int, int]] = []
+    start, leads, load = 0, 0, 0
+    for index, lead_id in enumerate(ids):
+        leads, load = leads + 1, load + counts.get(lead_id, 0)
+        if leads >= size or load >= events or index == len(ids) - 1:
+            chunks.append((ids[start], lead_id))
+            start, leads, load = index + 1, 0, 0
+    return chunks
 
 
 @dataclass(frozen=True)
