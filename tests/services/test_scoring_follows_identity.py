@@ -100,3 +100,51 @@ def test_rescore_chunks_stay_small_around_busy_leads(db, workspace):
     assert chunks == [(ids[0], busy), (ids[3], ids[5])]  # the busy lead closes its chunk; then 3 leads
     with db.read() as session:
         assert lead_chunks(session, workspace.id, size=10, events=100) == [(ids[0], ids[5])]
+
+
+def test_concurrent_requests_scoring_one_lead_lose_nothing(db, workspace):
+    """On PostgreSQL several requests write at once: each must add to the total the other left, and the
+    daily cap must hold across them."""
+    import threading
+
+    capped = {**MODEL, "engagement": [{"name": "Quote", "event": "quote_request", "points": 1, "decay": False},
+                                      {"name": "Click", "event": "email_click", "points": 10, "max_per_day": 2,
+                                       "decay": False}]}
+    with db.write() as session:
+        activate(session, workspace.id, store_version(session, workspace.id, capped, source=None,
+                                                      actor="test").version)
+    lead_id = _lead(db, workspace, "busy@example.com")
+    barrier = threading.Barrier(6)
+    failures = []
+
+    def client(kind):
+        barrier.wait()
+        try:
+            for _ in range(10):
+                _record(db, workspace, EventDraft(type=kind, lead_id=lead_id, occurred_at=NOW))
+        except Exception as exc:  # reported below: a thread's exception would not fail the test by itself
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client, args=(kind,))
+               for kind in ["quote_request"] * 4 + ["email_click"] * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with db.read() as session:
+        rules = {r.key: (r.points, r.occurrences) for r in explain_lead(session, workspace.id, lead_id).result.rules}
+    assert rules == {"quote": (40.0, 40), "click": (20.0, 2)}
+
+
+def test_a_merged_lead_keeps_no_score_and_nothing_due(db, workspace):
+    a, b = _lead(db, workspace, "keep@example.com"), _lead(db, workspace, "gone@example.com")
+    _record(db, workspace, EventDraft(type="quote_request", lead_id=b, occurred_at=NOW - timedelta(days=1)))
+    with db.read() as session:
+        assert session.get(Lead, b).score_due_at is not None
+    with db.write() as session:
+        merge_leads(session, workspace.id, a, b, actor="test")
+    with db.read() as session:
+        gone = session.get(Lead, b)
+        assert (gone.score, gone.temperature, gone.score_due_at) == (0.0, "cold", None)
+        assert session.get(Lead, a).temperature == "warm"

@@ -40,6 +40,7 @@ MODEL = {
         {"name": "Not a number", "event": "download", "points": 2,
          "where": {"not": {"field": "properties.pages", "in": [12, 3]}}},
         {"name": "Unsubscribed", "event": "unsubscribe", "points": -20, "decay": False},
+        {"name": "Tagged", "event": "form_submit", "where": {"field": "properties.tags", "exists": True}, "points": 3},
     ],
     "thresholds": {"warm": 10, "hot": 25},
     "mql": {"fit": 50, "engagement": 10},
@@ -48,7 +49,8 @@ BASE = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 READ_AT = BASE + timedelta(days=7)
 PATHS = ["/", "/pricing", "/pricing/team", "/careers", "/PRICING", "/about-careers"]
 PROPERTIES = [{}, {"section": "jobs"}, {"pages": 12}, {"pages": "12"}, {"pages": 3}, {"pages": 12.5},
-              {"user_agent": "Mozilla/5.0 (compatible; Mimecast scanner)"}, {"section": None}]
+              {"user_agent": "Mozilla/5.0 (compatible; Mimecast scanner)"}, {"section": None},
+              {"tags": ["a"]}, {"tags": {}}, {"tags": ""}, {"pages": 10**30}, {"pages": True}, {"automated": None}]
 _workspaces = itertools.count()
 
 events = st.lists(st.tuples(
@@ -114,7 +116,7 @@ def test_events_scored_as_they_arrive_equal_a_rescore_from_history(db, stream, c
 def test_microseconds_count_in_both_paths(db):
     """SQLite keeps microseconds in its timestamps, but its date functions read milliseconds: the bulk path
     must not lose them (a 30-day half-life makes 1 ms worth ~3e-8 points on 100)."""
-    model_doc = {**MODEL, "decay": {"half_life_days": 0.001}, "engagement": [
+    model_doc = {**MODEL, "decay": {"half_life_days": 1 / 24}, "engagement": [
         {"name": "Quote", "event": "quote_request", "points": 100}]}
     with db.write() as session:
         workspace = get_or_create_workspace(session, "micro")

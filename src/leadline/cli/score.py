@@ -15,7 +15,7 @@ from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
 from leadline.services.errors import Invalid, NotFound
-from leadline.services.scoring.bulk import apply_version, preview, rescore_workspace
+from leadline.services.scoring.bulk import apply_version, preview, rescore_workspace, try_model
 from leadline.services.scoring.explain import explain_lead
 from leadline.services.scoring.models import BUILT_IN, built_in_source, load_document, store_version, validate
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
@@ -55,6 +55,7 @@ def apply(
     try:
         document = load_document(source)
         model = validate(document)
+        try_model(db, workspace_id, model)
     except Invalid as exc:
         _invalid(exc)
         return

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Float,
+    Numeric,
     Select,
     and_,
     case,
@@ -82,8 +83,8 @@ class _Compiler:
         return func.json_extract(_EVENTS.c.properties, f'$."{key}"')
 
     def _json_number(self, key: str) -> ColumnElement[Any]:
-        if self.pg:
-            return case((self._json_kind(key) == "number", cast(self._json_text(key), Float)))
+        if self.pg:  # NUMERIC, not float: exact like Python's int comparisons, and no overflow on 1e400
+            return case((self._json_kind(key) == "number", cast(self._json_text(key), Numeric)))
         return case((self._json_kind(key) == "number", func.json_extract(_EVENTS.c.properties, f'$."{key}"')))
 
     def _json_bool(self, key: str) -> ColumnElement[Any]:
@@ -106,10 +107,15 @@ class _Compiler:
         return column if isinstance(value, str) else None  # promoted event fields are all text
 
     def _present(self, field: str) -> ColumnElement[bool]:
+        """Any value but JSON null and the empty text (arrays and objects are present, as in Python)."""
         if field.startswith("properties."):
             key = field.removeprefix("properties.")
-            kind = self._json_kind(key)
-            return and_(kind.is_not(None), or_(kind != "text", self._json_text(key) != ""))
+            if self.pg:
+                kind = func.jsonb_typeof(_EVENTS.c.properties.op("->")(key))
+                return and_(kind.is_not(None), kind != "null",
+                            or_(kind != "string", self._json_text(key) != ""))
+            kind = func.json_type(_EVENTS.c.properties, f'$."{key}"')
+            return and_(kind.is_not(None), kind != "null", or_(kind != "text", self._json_text(key) != ""))
         column = _EVENTS.c[field]
         return and_(column.is_not(None), column != "")
 

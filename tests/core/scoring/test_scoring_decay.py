@@ -100,3 +100,11 @@ def test_events_thousands_of_half_lives_apart_neither_overflow_nor_lose_the_rece
     assert state.value_at(latest, H) == pytest.approx(3.0, rel=1e-12)
     assert state.value_at(latest + timedelta(seconds=H), H) == pytest.approx(1.5, rel=1e-12)
     assert state.value_at(latest + timedelta(seconds=gap_half_lives * H), H) == 0.0  # underflows to 0, no error
+
+
+def test_points_dated_ahead_of_the_clock_do_not_grow_when_read_earlier():
+    state = RuleState()
+    ahead = T0 + timedelta(hours=23)
+    state.add(1.0, ahead, 3600.0)  # a one-hour half-life, 23 half-lives ahead
+    assert state.value_at(T0, 3600.0) == 1.0
+    assert state.value_at(ahead + timedelta(hours=1), 3600.0) == pytest.approx(0.5)

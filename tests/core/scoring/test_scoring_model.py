@@ -152,7 +152,7 @@ E = '"Clicked an email"'  # the default engagement rule's name
     ({"engagement": [engagement_rule(max=0)]}, f"engagement[0] {E}.max", "greater than 0"),
     ({"engagement": [engagement_rule(max=-5)]}, f"engagement[0] {E}.max", "greater than 0"),
     ({"engagement": [engagement_rule(max="3")]}, f"engagement[0] {E}.max", "expected a number"),
-    ({"engagement": [engagement_rule(max_per_day=0)]}, f"engagement[0] {E}.max_per_day", "at least 1"),
+    ({"engagement": [engagement_rule(max_per_day=0)]}, f"engagement[0] {E}.max_per_day", "from 1 to 10,000"),
     ({"engagement": [engagement_rule(max_per_day=1.5)]}, f"engagement[0] {E}.max_per_day", "whole number"),
     ({"engagement": [engagement_rule(max_per_day=True)]}, f"engagement[0] {E}.max_per_day", "whole number"),
     ({"engagement": [engagement_rule(max_per_day="2")]}, f"engagement[0] {E}.max_per_day", "whole number"),
@@ -237,3 +237,33 @@ def test_two_bad_rules_give_two_problems_and_the_message_lists_both():
     assert [w for w, _ in error.value.problems] == ['fit[0] "A".points', 'fit[1] "B".when.between']
     assert str(error.value) == "; ".join(f"{w}: {why}" for w, why in error.value.problems)
     assert isinstance(error.value, ValueError)
+
+
+@pytest.mark.parametrize("overrides, where, reason", [
+    ({"fit": [fit_rule(points=1e308)]}, "points", "from -1000 to 1000"),
+    ({"engagement": [engagement_rule(max_per_day=10**30)]}, "max_per_day", "from 1 to 10,000"),
+    ({"engagement": [engagement_rule(decay={"half_life_days": 0.0005})]}, "half_life_days", "from 0.0416667"),
+    ({"engagement": [engagement_rule(where={"field": "path", "matches": r"\bpricing\b"})]}, "matches",
+     "run on PostgreSQL too"),
+    ({"engagement": [engagement_rule(where={"field": "path", "matches": "(?P<p>pricing)"})]}, "matches",
+     "run on PostgreSQL too"),
+    ({"fit": [fit_rule(when={"field": "job_title", "matches": "^(a+)+$"})]}, "matches", "nested quantifiers"),
+])
+def test_numbers_and_patterns_that_would_break_scoring_later_are_refused_now(overrides, where, reason):
+    with pytest.raises(InvalidScoringModel) as caught:
+        parse_model(model_doc(**overrides))
+    assert any(w.endswith(where) and reason in why for w, why in caught.value.problems), caught.value.problems
+
+
+def test_fit_patterns_may_use_python_only_syntax_since_fit_never_runs_in_sql():
+    model = parse_model(model_doc(fit=[fit_rule(when={"field": "job_title", "matches": r"(?i)\bceo\b"})]))
+    assert model.fit[0].matches(lambda field: "The CEO")
+
+
+def test_conditions_nested_too_deep_are_refused():
+    deep = {"field": "path", "exists": True}
+    for _ in range(12):
+        deep = {"not": deep}
+    with pytest.raises(InvalidScoringModel) as caught:
+        parse_model(model_doc(engagement=[engagement_rule(where=deep)]))
+    assert any("nested more than 8 levels" in why for _, why in caught.value.problems)

@@ -18,7 +18,7 @@ from leadline.core.scoring.score import RulePoints
 from leadline.services.errors import NotFound
 from leadline.services.leads import get_lead
 from leadline.services.scoring.backtest import backtest
-from leadline.services.scoring.bulk import Preview, plan_rescore, preview
+from leadline.services.scoring.bulk import Preview, plan_rescore, preview, try_model
 from leadline.services.scoring.companies import CompanyScore, company_scores
 from leadline.services.scoring.explain import explain_lead
 from leadline.services.scoring.models import (
@@ -263,7 +263,7 @@ async def apply_scoring_model(document: ModelDocument, principal: Admin, db: Dat
                               request: Request) -> ApplyOut:
     """Store the model as a new version, make it active and rescore every lead with it. An invalid model is
     refused with every problem listed (where, why), and the active model stays in force."""
-    validate(document)
+    await run_in_threadpool(try_model, db, principal.workspace_id, validate(document))
 
     def store() -> int:
         with db.write() as session:

@@ -79,9 +79,52 @@ def _scalar(where: str, value: Any) -> Scalar:
     raise ConditionError(where, f"expected a text, number or boolean, got {type(value).__name__}")
 
 
-def parse_condition(raw: Any, where: str = "", *, fields: Callable[[str], str | None] | None = None
-                    ) -> Condition:
-    """Parse the file form of a condition. `fields` checks a field name and returns why it is refused."""
+#: Limits that keep a condition cheap to evaluate and to compile to SQL (deep trees overflow SQL parsers).
+MAX_DEPTH = 8
+MAX_LEAVES = 64
+#: A group with a quantifier inside, quantified again: `(a+)+`, the classic catastrophic backtracking.
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)[+*{]")
+#: Python-only syntax, or syntax PostgreSQL reads differently (`\b` is a backspace there).
+_NOT_PORTABLE = re.compile(r"\(\?[PR<=!#>]|\\[bBAZ]")
+
+
+def check_pattern(pattern: str, *, portable: bool) -> str | None:
+    """Why a `matches` pattern is refused, or None. Event patterns also run as PostgreSQL regular
+    expressions in bulk rescoring, so they must mean the same there (`portable`)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    if _NESTED_QUANTIFIER.search(pattern):
+        return "nested quantifiers such as (a+)+ can take exponential time; simplify the pattern"
+    if portable and _NOT_PORTABLE.search(pattern):
+        return ("event patterns run on PostgreSQL too: use classes, alternation, anchors ^ $ and a leading "
+                "(?i), not \\b, \\A, \\Z, lookarounds or named groups")
+    return None
+
+
+def parse_condition(raw: Any, where: str = "", *, fields: Callable[[str], str | None] | None = None,
+                    portable: bool = False) -> Condition:
+    """Parse the file form of a condition. `fields` checks a field name and returns why it is refused;
+    `portable` holds regular expressions to what PostgreSQL reads the same way."""
+    condition = _parse(raw, where, fields, portable, 0)
+    if _leaves(condition) > MAX_LEAVES:
+        raise ConditionError(where, f"more than {MAX_LEAVES} leaves; split the rule")
+    return condition
+
+
+def _leaves(condition: Condition) -> int:
+    if isinstance(condition, Leaf):
+        return 1
+    if isinstance(condition, Not):
+        return _leaves(condition.part)
+    return sum(_leaves(p) for p in condition.parts)
+
+
+def _parse(raw: Any, where: str, fields: Callable[[str], str | None] | None, portable: bool, depth: int
+           ) -> Condition:
+    if depth > MAX_DEPTH:
+        raise ConditionError(where, f"nested more than {MAX_DEPTH} levels deep")
     if not isinstance(raw, Mapping):
         raise ConditionError(where, "a condition is a mapping: {field: ..., <operator>: ...} or all/any/not")
     keys = set(raw)
@@ -92,17 +135,18 @@ def parse_condition(raw: Any, where: str = "", *, fields: Callable[[str], str | 
             items = raw[combinator]
             if not isinstance(items, list) or not items:
                 raise ConditionError(f"{where}.{combinator}", "expected a non-empty list of conditions")
-            parts = tuple(parse_condition(item, f"{where}.{combinator}[{i}]", fields=fields)
+            parts = tuple(_parse(item, f"{where}.{combinator}[{i}]", fields, portable, depth + 1)
                           for i, item in enumerate(items))
             return AllOf(parts) if combinator == "all" else AnyOf(parts)
     if "not" in raw:
         if keys != {"not"}:
             raise ConditionError(where, f"'not' stands alone; found also {sorted(keys - {'not'})}")
-        return Not(parse_condition(raw["not"], f"{where}.not", fields=fields))
-    return _parse_leaf(raw, where, fields)
+        return Not(_parse(raw["not"], f"{where}.not", fields, portable, depth + 1))
+    return _parse_leaf(raw, where, fields, portable)
 
 
-def _parse_leaf(raw: Mapping[str, Any], where: str, fields: Callable[[str], str | None] | None) -> Leaf:
+def _parse_leaf(raw: Mapping[str, Any], where: str, fields: Callable[[str], str | None] | None,
+                portable: bool) -> Leaf:
     field = raw.get("field")
     if not isinstance(field, str) or not field:
         raise ConditionError(where, "missing 'field' (or use all / any / not)")
@@ -115,10 +159,10 @@ def _parse_leaf(raw: Mapping[str, Any], where: str, fields: Callable[[str], str 
     if len(operators) != 1:
         raise ConditionError(where, "a leaf has exactly one operator; combine several with 'all'")
     op = operators[0]
-    return Leaf(field, op, _leaf_value(op, raw[op], f"{where}.{op}"))
+    return Leaf(field, op, _leaf_value(op, raw[op], f"{where}.{op}", portable))
 
 
-def _leaf_value(op: str, value: Any, at: str) -> Any:
+def _leaf_value(op: str, value: Any, at: str, portable: bool = False) -> Any:
     if op == "exists":
         if not isinstance(value, bool):
             raise ConditionError(at, "expected true or false")
@@ -137,11 +181,8 @@ def _leaf_value(op: str, value: Any, at: str) -> Any:
     if op in TEXT_OPERATORS:
         if not isinstance(scalar, str) or not scalar:
             raise ConditionError(at, "expected a non-empty text")
-        if op == "matches":
-            try:
-                re.compile(scalar)
-            except re.error as exc:
-                raise ConditionError(at, f"invalid regular expression: {exc}") from None
+        if op == "matches" and (problem := check_pattern(scalar, portable=portable)) is not None:
+            raise ConditionError(at, problem)
     return scalar
 
 

@@ -44,6 +44,8 @@ class RuleState:
             self.last_fired_at = at
 
     def value_at(self, moment: datetime, half_life_seconds: float | None) -> float:
+        """The value at `moment`; before the latest event (dated ahead of the clock), the value as of that
+        event: points never grow by being dated in the future."""
         if self.as_of is None:
             return 0.0
-        return self.value * decay_factor((moment - self.as_of).total_seconds(), half_life_seconds)
+        return self.value * decay_factor(max(0.0, (moment - self.as_of).total_seconds()), half_life_seconds)

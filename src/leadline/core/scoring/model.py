@@ -164,8 +164,15 @@ class ScoringModel:
         return next((r for r in self.engagement if r.key == key), None)
 
 
+#: Bounds on what a model may say: scores live on 0..100, so larger numbers are mistakes (and would overflow).
+MAX_POINTS = 1000.0
+MAX_PER_DAY = 10_000
+MIN_HALF_LIFE_DAYS = 1 / 24  # an hour
+MAX_HALF_LIFE_DAYS = 36_500.0
+
+
 def _number(problems: list[tuple[str, str]], where: str, value: Any, *, positive: bool = False,
-            allow_none: bool = False) -> float | None:
+            allow_none: bool = False, low: float = -MAX_POINTS, high: float = MAX_POINTS) -> float | None:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -173,6 +180,9 @@ def _number(problems: list[tuple[str, str]], where: str, value: Any, *, positive
         return None
     if positive and value <= 0:
         problems.append((where, "must be greater than 0"))
+        return None
+    if not low <= value <= high:
+        problems.append((where, f"expected a number from {low:g} to {high:g}"))
         return None
     return float(value)
 
@@ -200,9 +210,10 @@ def _rule_key(problems: list[tuple[str, str]], where: str, raw: Mapping[str, Any
     return name.strip(), key
 
 
-def _condition(problems: list[tuple[str, str]], where: str, raw: Any, check: Any) -> Condition | None:
+def _condition(problems: list[tuple[str, str]], where: str, raw: Any, check: Any, *, portable: bool = False
+               ) -> Condition | None:
     try:
-        return parse_condition(raw, where, fields=check)
+        return parse_condition(raw, where, fields=check, portable=portable)
     except ConditionError as exc:
         problems.append((exc.where or where, exc.reason))
         return None
@@ -255,7 +266,8 @@ def _half_life(problems: list[tuple[str, str]], where: str, raw: Any) -> tuple[b
         return True, None
     if isinstance(raw, Mapping):
         _known_keys(problems, where, raw, {"half_life_days"})
-        days = _number(problems, f"{where}.half_life_days", raw.get("half_life_days"), positive=True)
+        days = _number(problems, f"{where}.half_life_days", raw.get("half_life_days"), positive=True,
+                       low=MIN_HALF_LIFE_DAYS, high=MAX_HALF_LIFE_DAYS)
         return True, days * DAY_SECONDS if days else None
     problems.append((where, "expected false or {half_life_days: N}"))
     return False, None
@@ -281,15 +293,16 @@ def _engagement_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str],
         event = item.get("event")
         if not isinstance(event, str) or not is_valid_event_type(event):
             problems.append((f"{where}.event", "expected an event type (lower case letters, digits, _ . : -)"))
-        condition = (_condition(problems, f"{where}.where", item["where"], check_event_field)
+        condition = (_condition(problems, f"{where}.where", item["where"], check_event_field, portable=True)
                      if "where" in item else None)
         points = _number(problems, f"{where}.points", item.get("points"))
         if points == 0:
             problems.append((f"{where}.points", "a rule worth 0 points does nothing; remove it"))
         cap = _number(problems, f"{where}.max", item.get("max"), positive=True, allow_none=True)
         per_day = item.get("max_per_day")
-        if per_day is not None and (isinstance(per_day, bool) or not isinstance(per_day, int) or per_day < 1):
-            problems.append((f"{where}.max_per_day", "expected a whole number of at least 1"))
+        if per_day is not None and (isinstance(per_day, bool) or not isinstance(per_day, int)
+                                    or not 1 <= per_day <= MAX_PER_DAY):
+            problems.append((f"{where}.max_per_day", f"expected a whole number from 1 to {MAX_PER_DAY:,}"))
             per_day = None
         given, half_life = _half_life(problems, f"{where}.decay", item.get("decay"))
         if name and isinstance(event, str) and points and (condition is not None or "where" not in item):

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, and_, case, func, literal, select, type_coerce, union_all
+from sqlalchemy import Float, Integer, Select, and_, case, func, literal, select, type_coerce, union_all, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from leadline.core.lead_input import FieldProblem
 from leadline.core.scoring.conditions import fields_of
 from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import Band, band_of, engagement_at
+from leadline.services.errors import Invalid
 from leadline.services.scoring.facts import fit_key, fit_rows_query
 from leadline.services.scoring.models import activate, active_model
 from leadline.services.scoring.refresh import fits_of
@@ -31,6 +34,7 @@ from leadline.services.scoring.state import (
     current_bands,
     forget_states,
     insert_states,
+    lock_leads,
     write_scores,
 )
 from leadline.storage.database import Database
@@ -189,6 +193,7 @@ def rescore_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], 
 
 def _rescore_chunk(session: Session, model: ScoringModel, version: int, workspace_id: int, leads: LeadFilter,
                    at: datetime, cause: str, t0: datetime | None = None) -> int:
+    lock_leads(session, workspace_id, leads)
     forget_states(session, workspace_id, **({"id_range": leads} if isinstance(leads, tuple)
                                             else {"lead_ids": leads}))
     computed = compute_chunk(session, model, workspace_id, leads, t0=t0, write_day_counts=True)
@@ -198,6 +203,12 @@ def _rescore_chunk(session: Session, model: ScoringModel, version: int, workspac
     write_scores(session, workspace_id, model, version,
                  [ScoredLead(lead_id, fit, states, bands[lead_id][0] if lead_id in bands else None, cause, named)
                   for lead_id, fit, states, named in computed], at)
+    if not isinstance(leads, tuple):  # leads merged away keep no score of their own, and nothing due
+        gone = set(leads) - {lead_id for lead_id, _, _, _ in computed}
+        if gone:
+            session.execute(update(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(gone)).values(
+                score=0.0, engagement_score=0.0, temperature="cold", mql_ready=False, score_due_at=None,
+                named_scores=None, updated_at=Lead.updated_at))
     return len(computed)
 
 
@@ -258,6 +269,22 @@ def rescore_workspace(db: Database, workspace_id: int, *, progress: Progress | N
         if progress is not None:
             progress(index + 1, len(plan.chunks))
     return done
+
+
+def try_model(db: Database, workspace_id: int, model: ScoringModel, *, sample: int = 200) -> None:
+    """Run the model once on the newest leads, writing nothing, so a model the database cannot run is
+    refused (Invalid) before it becomes active rather than failing every rescore after."""
+    with db.read() as session:
+        ids = list(session.scalars(select(Lead.id).where(Lead.workspace_id == workspace_id,
+                                                         Lead.merged_into_id.is_(None))
+                                   .order_by(Lead.id.desc()).limit(sample)))
+        if not ids:
+            return
+        try:
+            compute_chunk(session, model, workspace_id, ids)
+        except (DBAPIError, OverflowError, ValueError) as exc:
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0][:300]
+            raise Invalid([FieldProblem("model", f"the database cannot run this model: {reason}")]) from None
 
 
 def apply_version(db: Database, workspace_id: int, version: int, *, progress: Progress | None = None) -> int:

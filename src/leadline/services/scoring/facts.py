@@ -39,7 +39,8 @@ def fit_key(fields: tuple[str, ...], row: Sequence[Any]) -> tuple[Any, ...] | No
     """The values of the fields a model's fit rules read: leads alike on those score alike. None when a value
     cannot be a dict key (a list or mapping in custom fields)."""
     facts = fit_facts(row)
-    key = tuple(facts(f) for f in fields)
+    # With the type: True == 1 as dict keys, but `equals: true` does not hold for the number 1.
+    key = tuple((type(value), value) for value in (facts(f) for f in fields))
     try:
         hash(key)
     except TypeError:

@@ -6,6 +6,7 @@ An invalid model never replaces the active one: it is refused before anything is
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from leadline.core.lead_input import FieldProblem
 from leadline.core.scoring.model import InvalidScoringModel, ScoringModel, parse_model
 from leadline.services.errors import Invalid, NotFound
-from leadline.storage.tables import ScoringModelVersion
+from leadline.storage.tables import ScoringModelVersion, Workspace
 from leadline.storage.types import utcnow
 
 BUILT_IN = ("default-b2b", "default-b2c")
@@ -38,10 +39,22 @@ def built_in_source(name: str) -> str:
             ).read_text(encoding="utf-8")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true and false. YAML 1.1 also reads yes/no/on/off as booleans, so the
+    country code NO (Norway) in `in: [FR, NO]` would silently become false."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
 def load_document(text: str) -> Any:
     """YAML or JSON (JSON is YAML); a syntax error says where."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "file"
@@ -75,7 +88,8 @@ def _compiled(key: _CacheKey, document: dict[str, Any]) -> ScoringModel:
 def active_model(session: Session, workspace_id: int) -> ActiveModel | None:
     """The active model: one indexed lookup of its version; the compiled form is cached per version."""
     found = session.execute(select(ScoringModelVersion.version, ScoringModelVersion.created_at).where(
-        ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.active.is_(True))).first()
+        ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.active.is_(True)
+    ).order_by(ScoringModelVersion.version.desc())).first()
     if found is None:
         return None
     key = (workspace_id, found[0], found[1])
@@ -101,10 +115,18 @@ def list_versions(session: Session, workspace_id: int) -> list[ScoringModelVersi
         ScoringModelVersion.workspace_id == workspace_id).order_by(ScoringModelVersion.version.desc())))
 
 
+def _lock_workspace(session: Session, workspace_id: int) -> None:
+    """Model changes of one workspace go one at a time (PostgreSQL: a row lock; SQLite has one writer), so
+    two at once can neither take the same version number nor leave two versions active."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()).all()
+
+
 def store_version(session: Session, workspace_id: int, document: dict[str, Any], *, source: str | None,
                   actor: str) -> ScoringModelVersion:
     """Save a validated model as the next version, not active yet."""
     model = validate(document)
+    _lock_workspace(session, workspace_id)
     latest = session.scalar(select(func.max(ScoringModelVersion.version)).where(
         ScoringModelVersion.workspace_id == workspace_id)) or 0
     row = ScoringModelVersion(workspace_id=workspace_id, version=latest + 1, name=model.name,
@@ -116,6 +138,7 @@ def store_version(session: Session, workspace_id: int, document: dict[str, Any],
 
 
 def activate(session: Session, workspace_id: int, version: int, *, at: datetime | None = None) -> ScoringModel:
+    _lock_workspace(session, workspace_id)
     row, model = model_version(session, workspace_id, version)
     session.execute(update(ScoringModelVersion).where(
         ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.active.is_(True)

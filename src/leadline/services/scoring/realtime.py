@@ -23,6 +23,7 @@ from leadline.services.scoring.state import (
     ScoredLead,
     load_day_counts,
     load_leads_and_states,
+    lock_leads,
     save_day_counts,
     save_states,
     write_scores,
@@ -90,8 +91,10 @@ def score_events(session: Session, workspace_id: int, columns: dict[str, int], r
     matches = _matches(model, columns, rows)
     if not matches:
         return 0
-    matches = _apply_daily_caps(session, workspace_id, matches)
     lead_ids = sorted({lead_id for lead_id, _, _ in matches})
+    lock_leads(session, workspace_id, lead_ids)
+    matches = _apply_daily_caps(session, workspace_id, matches)
+    lead_ids = sorted({lead_id for lead_id, _, _ in matches})  # a lead whose events were all capped is done
     bands, states = load_leads_and_states(session, lead_ids)
     changed: dict[tuple[int, str], RuleState] = {}
     causes: dict[int, str] = {}

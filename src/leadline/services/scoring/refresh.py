@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import fit_rules_fired, fit_value
 from leadline.services.scoring.facts import fit_facts, fit_rows
 from leadline.services.scoring.models import active_model
-from leadline.services.scoring.state import ScoredLead, load_leads_and_states, write_scores
+from leadline.services.scoring.state import ScoredLead, load_leads_and_states, lock_leads, write_scores
 from leadline.storage.tables import Lead
 from leadline.storage.types import utcnow
 
@@ -40,6 +40,7 @@ def refresh_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], 
     if active is None or not lead_ids:
         return 0
     at = at or utcnow()
+    lock_leads(session, workspace_id, lead_ids)
     rows = fit_rows(session, workspace_id, lead_ids)
     ids = [row[0] for row in rows]
     bands, states = load_leads_and_states(session, ids)
@@ -56,15 +57,18 @@ def refresh_leads(session: Session, workspace_id: int, lead_ids: Sequence[int], 
 def refresh_due(session: Session, *, now: datetime | None = None, limit: int = DUE_BATCH) -> int:
     """Move up to `limit` leads whose band change has come (any workspace); returns how many moved."""
     now = now or utcnow()
-    due = session.execute(select(Lead.workspace_id, Lead.id).where(Lead.score_due_at <= now)
+    due = session.execute(select(Lead.workspace_id, Lead.id).where(Lead.score_due_at <= now,
+                                                                  Lead.merged_into_id.is_(None))
                           .order_by(Lead.score_due_at).limit(limit)).all()
     by_workspace: dict[int, list[int]] = {}
     for workspace_id, lead_id in due:
         by_workspace.setdefault(workspace_id, []).append(lead_id)
     for workspace_id, ids in by_workspace.items():
         active = active_model(session, workspace_id)
-        if active is None:
+        if active is None:  # no model to move them with: stop asking
+            session.execute(update(Lead).where(Lead.id.in_(ids)).values(score_due_at=None))
             continue
+        lock_leads(session, workspace_id, ids)
         bands, states = load_leads_and_states(session, ids)
         write_scores(session, workspace_id, active.model, active.version,
                      [ScoredLead(i, bands[i].fit, states.get(i, {}), bands[i].band, "decay", bands[i].named_fits)

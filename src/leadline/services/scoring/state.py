@@ -62,6 +62,20 @@ def _update_scores() -> ClauseElement:
         {**{c: bindparam(c, type_=_LEADS.c[c].type) for c in _SCORE_COLUMNS}, "updated_at": _LEADS.c.updated_at})
 
 
+def lock_leads(session: Session, workspace_id: int, leads: Sequence[int] | tuple[int, int]) -> None:
+    """On PostgreSQL, lock the leads' rows (in id order, so two writers cannot deadlock on them) before their
+    totals are read and written back: concurrent requests scoring one lead would otherwise each add to the
+    same old total and the last write would win. SQLite has one writer: nothing to do."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    query = select(Lead.id).where(Lead.workspace_id == workspace_id).order_by(Lead.id).with_for_update()
+    if isinstance(leads, tuple):
+        session.execute(query.where(Lead.id.between(leads[0], leads[1]))).all()
+        return
+    for chunk in _chunks(sorted(leads)):
+        session.execute(query.where(Lead.id.in_(chunk))).all()
+
+
 def load_states(session: Session, lead_ids: Sequence[int]) -> dict[int, dict[str, RuleState]]:
     states: dict[int, dict[str, RuleState]] = {}
     for chunk in _chunks(list(lead_ids)):
