@@ -195,15 +195,17 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
     rows: list[tuple[Any, ...]] = []
     touches = TouchBatch()
     ws = workspace.id
+    derived: dict[int, Touch] = {}  # id of a draft's touch -> with its channel (drafts share touch objects)
     for p in pending:
         d = p.draft
         if d.event_key is not None and d.event_key not in claimed:
             outcomes[p.index] = EventOutcome(p.index, "duplicate", d.event_key)
             continue
         touch = d.source
-        if touch is not _NO_TOUCH and not touch.is_empty():
-            touch = touch.with_derived_channel()
-            if p.lead_id is not None:
+        if touch is not _NO_TOUCH:
+            touch = derived.get(id(touch)) or derived.setdefault(
+                id(touch), _NO_TOUCH if touch.is_empty() else touch.with_derived_channel())
+            if touch is not _NO_TOUCH and p.lead_id is not None:
                 touches.add(p.lead_id, touch, p.occurred_at)
         props = d.properties
         rows.append((
