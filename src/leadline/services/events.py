@@ -175,12 +175,13 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
     pending: list[_Pending] = []
     seen_keys: set[str] = set()
     allowed = set(workspace.allowed_event_types) if workspace.allowed_event_types is not None else None
+    latest = now + MAX_CLOCK_SKEW
     for index, draft in enumerate(drafts):
         occurred = draft.occurred_at or now
         if allowed is not None and draft.type not in allowed:
             outcomes[index] = EventOutcome(index, "error", draft.event_key, field="type",
                                            error=f"event type {draft.type!r} is not enabled in this workspace")
-        elif occurred > now + MAX_CLOCK_SKEW:
+        elif occurred > latest:
             outcomes[index] = EventOutcome(index, "error", draft.event_key, field="occurred_at",
                                            error="occurred_at is more than a day in the future")
         elif draft.event_key is not None and draft.event_key in seen_keys:
@@ -217,7 +218,7 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
         outcomes[p.index] = EventOutcome(p.index, "accepted", d.event_key, lead_id=p.lead_id)
     if rows:
         conn = session.connection()
-        ensure_event_partitions(conn, {row[3] for row in rows})
+        ensure_event_partitions(conn, (row[3] for row in rows))  # read on PostgreSQL only
         bulk_insert(conn, _EVENTS, EVENT_COLUMNS, rows)
     touches.write(session, ws)
     return [outcomes[i] for i in range(len(drafts))]

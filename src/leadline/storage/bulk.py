@@ -23,15 +23,28 @@ from leadline.storage.types import UTCDateTime
 Processor = Callable[[Any], Any] | None
 
 
+#: Timestamp texts by value, shared by every statement of the process: a batch's events, then the touches of
+#: its leads, carry the same instants (and light trackers send one per second). Bounded by a full reset.
+_UTC_TEXTS: dict[datetime, str] = {}
+_UTC_TEXTS_MAX = 65_536
+
+
 def _sqlite_utc_text(value: datetime) -> str:
     """What `UTCDateTime` then SQLAlchemy's SQLite DATETIME processor make of `value`, in one step:
     the UTC time as `YYYY-MM-DD HH:MM:SS.ffffff` (naive values refused, as `UTCDateTime` does)."""
+    text = _UTC_TEXTS.get(value)  # equal aware datetimes are the same instant, so the same text
+    if text is not None:
+        return text
     offset = value.utcoffset()
     if offset is None:
         raise ValueError(f"naive datetime refused: {value!r}; pass a timezone-aware value")
-    if not offset:  # already UTC (the usual case): the first 26 characters, without the "+00:00"
-        return value.isoformat(" ", "microseconds")[:26]
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    utc = value.astimezone(UTC) if offset else value
+    text = "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 (the fastest way, measured)
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
+    if len(_UTC_TEXTS) >= _UTC_TEXTS_MAX:
+        _UTC_TEXTS.clear()
+    _UTC_TEXTS[value] = text
+    return text
 
 
 def _processor(bind_type: Any, dialect: Dialect) -> Processor:
