@@ -96,15 +96,17 @@ def main() -> None:
                 answer = json.loads(own.getresponse().read())
                 assert answer["accepted"] == 1000, answer
 
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), server.cpu_seconds()
         threads = [threading.Thread(target=client) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        cpu_us = (server.cpu_seconds() - cpu_before) / args.events * 1e6
     print(f"{args.events:,} events over HTTP in {elapsed:.1f} s: {args.events / elapsed:,.0f} events/s "
-          f"(workspace already holding {args.preload + LEADS // 1000 * 1000:,} events)")
+          f"(workspace already holding {args.preload + LEADS // 1000 * 1000:,} events); "
+          f"server CPU {cpu_us:.0f} us per event")
 
 
 if __name__ == "__main__":

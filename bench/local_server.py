@@ -21,6 +21,12 @@ LEADLINE = str(Path(sys.executable).with_name("leadline"))
 class LocalServer:
     port: int
     headers: dict[str, str]
+    pid: int = 0
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -48,7 +54,8 @@ def serve(url: str, key: str) -> Iterator[LocalServer]:
     env = {**os.environ, "LEADLINE_DATABASE_URL": url}
     process = subprocess.Popen([LEADLINE, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                                stderr=subprocess.DEVNULL)
-    server = LocalServer(port, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    server = LocalServer(port, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                         process.pid)
     try:
         for _ in range(200):
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, SkipValidation
 
 from leadline.core.leads import EVENT_TYPE_PATTERN, Channel
 
@@ -88,7 +88,10 @@ class EventIn(Strict):
     lead_id: LeadId | None = None
     anonymous_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     occurred_at: AwareDatetime | None = None
-    properties: Annotated[dict[Annotated[str, Field(max_length=64)], JsonValue], Field(max_length=100)] = {}
+    # The values come from a parsed JSON body, so they are JSON already: checking each one again through
+    # `JsonValue` cost a third of the validation of a batch. The documented schema stays `JsonValue`.
+    properties: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[JsonValue, SkipValidation]],
+                          Field(max_length=100)] = {}
     source: SourceIn | None = None
 
 

@@ -17,7 +17,8 @@ The rules, in order (first match wins); they are documented in the README:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,11 +90,7 @@ class Touch:
 
     def with_derived_channel(self) -> Touch:
         """The same touch with `channel` set by the rules above, and `campaign` defaulting to utm_campaign."""
-        channel = derive_channel(self)
-        campaign = self.campaign or self.utm_campaign
-        if channel == self.channel and campaign == self.campaign:
-            return self
-        return replace(self, channel=channel, campaign=campaign)
+        return _with_derived_channel(self)
 
     @property
     def is_direct(self) -> bool:
@@ -102,6 +99,18 @@ class Touch:
     @property
     def is_paid(self) -> bool:
         return (self.channel or derive_channel(self)) in PAID_CHANNELS
+
+
+@lru_cache(maxsize=4096)
+def _with_derived_channel(touch: Touch) -> Touch:
+    """Cached: a stream of events carries a handful of distinct touches, and the rules scan ~40 host patterns."""
+    channel = derive_channel(touch)
+    campaign = touch.campaign or touch.utm_campaign
+    if channel == touch.channel and campaign == touch.campaign:
+        return touch
+    return Touch(channel, campaign, touch.utm_source, touch.utm_medium, touch.utm_campaign, touch.utm_term,
+                 touch.utm_content, touch.gclid, touch.fbclid, touch.li_fat_id, touch.msclkid, touch.referrer,
+                 touch.landing_page)
 
 
 def _clean(value: Any) -> str | None:

@@ -27,7 +27,7 @@ from leadline.services.leads import WriteMode, follow_merges, upsert_lead
 from leadline.services.scoring.realtime import score_events
 from leadline.services.touches import TouchBatch
 from leadline.services.workspaces import WorkspacePolicy
-from leadline.storage.bulk import bulk_insert
+from leadline.storage.bulk import bulk_insert, select_in
 from leadline.storage.partitions import ensure_event_partitions
 from leadline.storage.tables import Event, EventKey, Lead, Visitor, Workspace
 from leadline.storage.types import utcnow
@@ -101,8 +101,9 @@ def _claim_event_keys(session: Session, workspace_id: int, keys: list[str]) -> s
     if conn.dialect.name == "postgresql":
         stmt = postgresql.insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.event_key)
         return set(conn.execute(stmt, [{"workspace_id": workspace_id, "event_key": k} for k in keys]).scalars())
-    taken = set(conn.execute(select(_KEYS.c.event_key).where(
-        _KEYS.c.workspace_id == workspace_id, _KEYS.c.event_key.in_(keys))).scalars())
+    taken = {key for key, in select_in(
+        conn, "SELECT event_key FROM event_keys WHERE workspace_id = {p} AND event_key IN ({values})",
+        (workspace_id,), keys)}
     claimed = [k for k in keys if k not in taken]
     bulk_insert(conn, _KEYS, ("workspace_id", "event_key"), [(workspace_id, k) for k in claimed])
     return set(claimed)
@@ -119,17 +120,19 @@ def _current(session: Session, workspace_id: int, lead_id: int, merged_into_id: 
 def _resolve_subjects(session: Session, workspace: Workspace | WorkspacePolicy, pending: list[_Pending],
                       outcomes: dict[int, EventOutcome]) -> None:
     ws = workspace.id
+    session.flush()  # the lookups below go straight to the driver: no autoflush of pending ORM changes
+    conn = session.connection()
     wanted_ids = {p.draft.lead_id for p in pending if p.draft.lead_id is not None}
     by_id: dict[int, int] = {}
     if wanted_ids:
-        rows = session.execute(select(Lead.id, Lead.merged_into_id).where(
-            Lead.workspace_id == ws, Lead.id.in_(wanted_ids)))
+        rows = select_in(conn, "SELECT id, merged_into_id FROM leads WHERE workspace_id = {p} AND id IN ({values})",
+                         (ws,), list(wanted_ids))
         by_id = {lead_id: _current(session, ws, lead_id, merged) for lead_id, merged in rows}
     emails = {email_lookup_key(p.draft.email) for p in pending if p.draft.lead_id is None and p.draft.email}
     by_email: dict[str, tuple[int, int]] = {}  # email -> (its own lead, the lead that stands for it now)
     if emails:
-        rows = session.execute(select(Lead.email, Lead.id, Lead.merged_into_id).where(
-            Lead.workspace_id == ws, Lead.email.in_(emails)))
+        rows = select_in(conn, "SELECT email, id, merged_into_id FROM leads "
+                               "WHERE workspace_id = {p} AND email IN ({values})", (ws,), list(emails))
         by_email = {email: (lead_id, _current(session, ws, lead_id, merged)) for email, lead_id, merged in rows}
     anonymous = {p.draft.anonymous_id for p in pending
                  if p.draft.lead_id is None and not p.draft.email and p.draft.anonymous_id}
@@ -180,12 +183,13 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
     pending: list[_Pending] = []
     seen_keys: set[str] = set()
     allowed = set(workspace.allowed_event_types) if workspace.allowed_event_types is not None else None
+    latest = now + MAX_CLOCK_SKEW
     for index, draft in enumerate(drafts):
         occurred = draft.occurred_at or now
         if allowed is not None and draft.type not in allowed:
             outcomes[index] = EventOutcome(index, "error", draft.event_key, field="type",
                                            error=f"event type {draft.type!r} is not enabled in this workspace")
-        elif occurred > now + MAX_CLOCK_SKEW:
+        elif occurred > latest:
             outcomes[index] = EventOutcome(index, "error", draft.event_key, field="occurred_at",
                                            error="occurred_at is more than a day in the future")
         elif draft.event_key is not None and draft.event_key in seen_keys:
@@ -200,15 +204,17 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
     rows: list[tuple[Any, ...]] = []
     touches = TouchBatch()
     ws = workspace.id
+    derived: dict[int, Touch] = {}  # id of a draft's touch -> with its channel (drafts share touch objects)
     for p in pending:
         d = p.draft
         if d.event_key is not None and d.event_key not in claimed:
             outcomes[p.index] = EventOutcome(p.index, "duplicate", d.event_key)
             continue
         touch = d.source
-        if touch is not _NO_TOUCH and not touch.is_empty():
-            touch = touch.with_derived_channel()
-            if p.lead_id is not None:
+        if touch is not _NO_TOUCH:
+            touch = derived.get(id(touch)) or derived.setdefault(
+                id(touch), _NO_TOUCH if touch.is_empty() else touch.with_derived_channel())
+            if touch is not _NO_TOUCH and p.lead_id is not None:
                 touches.add(p.lead_id, touch, p.occurred_at)
         props = _stored_properties(d, p.occurred_at)
         rows.append((
@@ -220,7 +226,7 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
         outcomes[p.index] = EventOutcome(p.index, "accepted", d.event_key, lead_id=p.lead_id)
     if rows:
         conn = session.connection()
-        ensure_event_partitions(conn, {row[3] for row in rows})
+        ensure_event_partitions(conn, (row[3] for row in rows))  # read on PostgreSQL only
         bulk_insert(conn, _EVENTS, EVENT_COLUMNS, rows)
     touches.write(session, ws)
     if rows:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, update
+from sqlalchemy import BindParameter, ColumnElement, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
@@ -33,11 +35,12 @@ def apply_touch(lead: Lead, touch: Touch, at: datetime) -> None:
 
 
 class TouchBatch:
-    """The touches a batch of events brings, applied with three set-based UPDATEs instead of loading leads.
+    """The touches a batch of events brings, applied with one set-based UPDATE per lead instead of loading leads.
 
     The same rules as `apply_touch`, written as conditions in SQL: an earlier touch than the stored first
     touch replaces it; the latest touch (and latest non-direct touch) replaces the stored one when it is not
-    older.
+    older. Each column is set by a `CASE` on its own condition (SQL evaluates every `SET` against the row as it
+    was), and the row is only written when at least one condition holds.
     """
 
     def __init__(self) -> None:
@@ -59,40 +62,68 @@ class TouchBatch:
                 self.last_non_direct[lead_id] = (at, touch)
 
     def write(self, session: Session, workspace_id: int) -> None:
+        if not self.last:
+            return
         conn = session.connection()
         now = utcnow()
-        for chosen, (stmt, names) in zip((self.first, self.last, self.last_non_direct), _touch_updates(),
-                                         strict=True):
-            if chosen:
-                rows = []
-                for lead_id, (at, touch) in chosen.items():
-                    values = {"_ws": workspace_id, "_id": lead_id, "_at": at, "_now": now, "_channel": touch.channel,
-                              "_campaign": touch.campaign,
-                              "_touch": {k: v for k, v in touch.as_dict().items() if v is not None}}
-                    rows.append(tuple(values[name] for name in names))
+        # One document per distinct touch, shared by every lead it lands on (`executemany` encodes it once).
+        documents: dict[Touch, dict[str, str | None]] = {}
+
+        def document(touch: Touch) -> dict[str, str | None]:
+            doc = documents.get(touch)
+            if doc is None:
+                doc = documents[touch] = {k: v for k, v in touch.as_dict().items() if v is not None}
+            return doc
+
+        with_lnd: list[tuple[Any, ...]] = []
+        without_lnd: list[tuple[Any, ...]] = []
+        first, lnds = self.first, self.last_non_direct
+        for lead_id, (last_at, last) in self.last.items():
+            first_at, first_touch = first[lead_id]
+            row = (workspace_id, lead_id, now, first_at, document(first_touch), first_touch.channel,
+                   first_touch.campaign, last_at, document(last), last.channel)
+            lnd = lnds.get(lead_id)
+            if lnd is None:
+                without_lnd.append(row)
+            else:
+                lnd_at, lnd_touch = lnd
+                with_lnd.append((*row, lnd_at, document(lnd_touch), lnd_touch.channel, lnd_touch.campaign))
+        for rows, (stmt, names) in ((with_lnd, _touch_update(True)), (without_lnd, _touch_update(False))):
+            if rows:
                 executemany(conn, stmt, names, rows)
 
 
-@lru_cache(maxsize=1)
-def _touch_updates() -> tuple[tuple[ClauseElement, tuple[str, ...]], ...]:
-    """(statement, its parameter names) for the first, last and last non-direct touch."""
+@lru_cache(maxsize=2)
+def _touch_update(with_last_non_direct: bool) -> tuple[ClauseElement, tuple[str, ...]]:
+    """(statement, its parameter names) moving the first, last and (optionally) last non-direct touch."""
     leads = Lead.__table__
     c = leads.c
+    names = ["_ws", "_id"]
 
-    def stmt(condition: ColumnElement[bool], targets: dict[str, str]) -> tuple[ClauseElement, tuple[str, ...]]:
-        targets = {**targets, "updated_at": "_now"}
-        values = {column: bindparam(param, type_=c[column].type) for column, param in targets.items()}
-        where = (c.workspace_id == bindparam("_ws")) & (c.id == bindparam("_id")) & condition
-        return update(leads).where(where).values(values), ("_ws", "_id", *dict.fromkeys(targets.values()))
+    def param(name: str, column: str) -> BindParameter[Any]:
+        names.append(name)
+        return bindparam(name, type_=c[column].type)
 
-    at = bindparam("_at", type_=c.first_touch_at.type)
-    return (
-        stmt(c.first_touch_at.is_(None) | (c.first_touch_at > at),
-             {"first_touch": "_touch", "first_touch_at": "_at", "first_channel": "_channel",
-              "first_campaign": "_campaign"}),
-        stmt(c.last_touch_at.is_(None) | (c.last_touch_at <= at),
-             {"last_touch": "_touch", "last_touch_at": "_at", "last_channel": "_channel"}),
-        stmt(c.last_non_direct_touch_at.is_(None) | (c.last_non_direct_touch_at <= at),
-             {"last_non_direct_touch": "_touch", "last_non_direct_touch_at": "_at",
-              "last_non_direct_channel": "_channel", "last_non_direct_campaign": "_campaign"}),
-    )
+    values: dict[str, Any] = {"updated_at": param("_now", "updated_at")}
+    conditions = []
+
+    def plan(prefix: str, at_column: str, condition: Callable[[Any], ColumnElement[bool]],
+             targets: dict[str, str]) -> None:
+        at = param(f"_{prefix}_at", at_column)
+        when = condition(at)
+        conditions.append(when)
+        values[at_column] = case((when, at), else_=c[at_column])
+        for column, part in targets.items():
+            values[column] = case((when, param(f"_{prefix}_{part}", column)), else_=c[column])
+
+    plan("first", "first_touch_at", lambda at: c.first_touch_at.is_(None) | (c.first_touch_at > at),
+         {"first_touch": "touch", "first_channel": "channel", "first_campaign": "campaign"})
+    plan("last", "last_touch_at", lambda at: c.last_touch_at.is_(None) | (c.last_touch_at <= at),
+         {"last_touch": "touch", "last_channel": "channel"})
+    if with_last_non_direct:
+        plan("lnd", "last_non_direct_touch_at",
+             lambda at: c.last_non_direct_touch_at.is_(None) | (c.last_non_direct_touch_at <= at),
+             {"last_non_direct_touch": "touch", "last_non_direct_channel": "channel",
+              "last_non_direct_campaign": "campaign"})
+    where = (c.workspace_id == bindparam("_ws")) & (c.id == bindparam("_id")) & or_(*conditions)
+    return update(leads).where(where).values(values), tuple(names)

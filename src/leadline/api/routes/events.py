@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Request, Response
@@ -20,15 +19,21 @@ from leadline.services.events import EventDraft, EventOutcome, record_events
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 
-def _draft(event: EventIn) -> EventDraft:
-    draft = EventDraft(
-        type=event.type, event_key=event.event_id, email=event.email,
-        lead_id=int(event.lead_id) if event.lead_id else None, anonymous_id=event.anonymous_id,
-        occurred_at=event.occurred_at, properties=event.properties,
-    )
-    if event.source is None:
-        return draft
-    return replace(draft, source=Touch.from_mapping(event.source.model_dump(exclude_none=True)))
+def _draft(event: EventIn, touches: dict[tuple[Any, ...], Touch] | None = None) -> EventDraft:
+    """`touches` shares one `Touch` between the events of a request that carry the same source."""
+    draft = EventDraft(event.type, event.event_id, event.email, int(event.lead_id) if event.lead_id else None,
+                       event.anonymous_id, event.occurred_at, event.properties)
+    source = event.source
+    if source is not None:
+        fields = source.__dict__  # the touch fields, None where absent
+        key = tuple(fields.values())
+        touch = touches.get(key) if touches is not None else None
+        if touch is None:
+            touch = Touch.from_mapping(fields)
+            if touches is not None:
+                touches[key] = touch
+        draft.source = touch
+    return draft
 
 
 @router.post("/events", response_model=EventBatchOut, status_code=200)
@@ -46,7 +51,8 @@ async def post_events(
     if missing:
         raise Invalid([FieldProblem(f"events.{i}" if isinstance(body, EventBatchIn) else "email",
                                     "an event needs a subject: email, lead_id or anonymous_id") for i in missing])
-    drafts = [_draft(e) for e in events]
+    touches: dict[tuple[Any, ...], Touch] = {}
+    drafts = [_draft(e, touches) for e in events]
 
     def store() -> list[EventOutcome]:
         with db.write() as session:
