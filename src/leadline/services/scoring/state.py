@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from leadline.core.leads import Temperature
 from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import Band, band_of, engagement_and_next_change, named_scores
-from leadline.storage.bulk import bulk_insert, executemany
+from leadline.storage.bulk import bulk_insert, executemany, select_in
 from leadline.storage.tables import Lead, LeadRuleDay, LeadRuleScore, ScoreChange
 
 _RULES = LeadRuleScore.__table__
@@ -99,19 +100,30 @@ def load_leads_and_states(session: Session, lead_ids: Sequence[int]
     """Each lead's stored score (band, fits) and its rule totals, in one query."""
     bands: dict[int, StoredScore] = {}
     states: dict[int, dict[str, RuleState]] = {}
-    for chunk in _chunks(list(lead_ids)):
-        rows = session.execute(
-            select(Lead.id, Lead.temperature, Lead.mql_ready, Lead.fit_score, Lead.score_model_version,
-                   Lead.named_scores, _RULES.c.rule_key, _RULES.c.value, _RULES.c.as_of, _RULES.c.hits,
-                   _RULES.c.last_fired_at)
-            .outerjoin(_RULES, _RULES.c.lead_id == Lead.id).where(Lead.id.in_(chunk)))
-        for lead_id, temperature, mql, fit, version, named, key, value, as_of, hits, last in rows:
-            if lead_id not in bands:
-                bands[lead_id] = StoredScore(band_from_row(temperature, mql), fit or 0.0, version,
-                                             {n: v.get("fit", 0.0) for n, v in (named or {}).items()})
-            if key is not None:
-                states.setdefault(lead_id, {})[key] = RuleState(value, as_of, hits, last)
+    # Straight through the driver: on the ingest path SQLAlchemy's result processing cost more than the query.
+    rows = select_in(session.connection(), _LEADS_AND_STATES, (), sorted(lead_ids))
+    for lead_id, temperature, mql, fit, version, named, key, value, as_of, hits, last in rows:
+        if lead_id not in bands:
+            named_scores = (orjson.loads(named) if isinstance(named, str | bytes) else named) or {}
+            bands[lead_id] = StoredScore(band_from_row(temperature, mql), fit or 0.0, version,
+                                         {n: v.get("fit", 0.0) for n, v in named_scores.items()})
+        if key is not None:
+            states.setdefault(lead_id, {})[key] = RuleState(value, _utc(as_of), hits, _utc(last))
     return bands, states
+
+
+_LEADS_AND_STATES = (
+    "SELECT leads.id, leads.temperature, leads.mql_ready, leads.fit_score, leads.score_model_version, "
+    "leads.named_scores, r.rule_key, r.value, r.as_of, r.hits, r.last_fired_at "
+    "FROM leads LEFT OUTER JOIN lead_rule_scores AS r ON r.lead_id = leads.id WHERE leads.id IN ({values})")
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp as the driver returns it (SQLite: UTC text; PostgreSQL: aware datetime), aware UTC."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    result: datetime = value.astimezone(UTC)
+    return result
 
 
 def save_states(session: Session, workspace_id: int, changed: Sequence[tuple[int, str, RuleState]]) -> None:
@@ -133,14 +145,15 @@ def insert_states(session: Session, workspace_id: int, rows: Sequence[tuple[int,
 def load_day_counts(session: Session, keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], int]:
     """Counters of these (lead, rule, day) keys. Looked up by lead (the key's prefix) and day, then filtered:
     SQLite is slow with long row-value IN lists."""
-    counts: dict[tuple[int, str, str], int] = {}
     lead_ids = sorted({k[0] for k in keys})
     days = sorted({k[2] for k in keys})
-    for chunk in _chunks(lead_ids):
-        rows = session.execute(select(_DAYS.c.lead_id, _DAYS.c.rule_key, _DAYS.c.day, _DAYS.c.occurrences).where(
-            _DAYS.c.lead_id.in_(chunk), _DAYS.c.day.in_(days)))
-        counts.update({key: n for lead_id, rule, day, n in rows if (key := (lead_id, rule, day)) in keys})
-    return counts
+    if len(days) > 50:  # a backfill spanning many days: look up by lead alone
+        days = []
+    sql = "SELECT lead_id, rule_key, day, occurrences FROM lead_rule_days WHERE "
+    if days:
+        sql += "day IN (" + ", ".join(["{p}"] * len(days)) + ") AND "
+    rows = select_in(session.connection(), sql + "lead_id IN ({values})", days, lead_ids)
+    return {key: n for lead_id, rule, day, n in rows if (key := (lead_id, rule, day)) in keys}
 
 
 def save_day_counts(session: Session, workspace_id: int, counts: dict[tuple[int, str, str], int]) -> None:
