@@ -259,3 +259,13 @@ def test_named_scores_sit_beside_the_main_one(client, auth, director, db):
     r = client.post("/api/v1/scoring/models", json=bad, headers=auth)
     assert r.status_code == 422
     assert 'engagement[5] "Product A page".main' in {f["field"] for f in r.json()["error"]["fields"]}
+
+
+def test_a_company_change_through_one_lead_moves_its_colleagues_fit(client, auth, model, create_lead):
+    first = create_lead(email="a@grow.example", company={"name": "Grow", "size": 10})
+    second = create_lead(email="b@grow.example")
+    assert _score(client, auth, second["id"])["fit"] == 0
+    r = client.post("/api/v1/leads", json={"email": "a@grow.example", "company": {"size": 120}}, headers=auth)
+    assert r.status_code == 200 and r.json()["company"]["id"] == first["company"]["id"]
+    assert _score(client, auth, second["id"])["fit"] == 30
+    assert client.get(f"/api/v1/leads/{second['id']}", headers=auth).json()["score"] == pytest.approx(15)

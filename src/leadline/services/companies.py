@@ -33,6 +33,7 @@ def resolve_company(
     """The lead's company: by explicit or email domain, else by exact name; created when new."""
     domain = company_domain_for(company, email)
     found: Company | None = None
+    created: Company | None = None
     if domain:
         found = session.scalar(select(Company).where(Company.workspace_id == workspace_id, Company.domain == domain))
     elif company is not None and company.name:
@@ -55,8 +56,16 @@ def resolve_company(
                 raise
     if company is not None:
         apply_company_fields(found, company, fill_only=fill_only)
+        if found is not created and session.is_modified(found):
+            changed_companies(session).add(found.id)
     session.flush()
     return found
+
+
+def changed_companies(session: Session) -> set[int]:
+    """Companies whose fields this transaction changed: their other leads' fit may have moved."""
+    changed: set[int] = session.info.setdefault("leadline.changed_companies", set())
+    return changed
 
 
 def apply_company_fields(target: Company, company: CompanyInput, *, fill_only: bool) -> None:

@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
 from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
-from leadline.services.companies import apply_company_fields, company_domain_for, resolve_company
+from leadline.services.companies import (
+    apply_company_fields,
+    changed_companies,
+    company_domain_for,
+    resolve_company,
+)
 from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.refresh import SCORE_ATTRIBUTES, refresh_leads
@@ -151,6 +156,12 @@ def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: Wri
     session.flush()
     if refresh_leads(session, lead.workspace_id, [lead.id], at=at):
         session.refresh(lead, attribute_names=list(SCORE_ATTRIBUTES))
+        if lead.company_id is not None and lead.company_id in (changed := changed_companies(session)):
+            changed.discard(lead.company_id)  # its colleagues' fit may have moved with the company's fields
+            colleagues = session.scalars(select(Lead.id).where(
+                Lead.workspace_id == lead.workspace_id, Lead.company_id == lead.company_id, Lead.id != lead.id,
+                Lead.merged_into_id.is_(None))).all()
+            refresh_leads(session, lead.workspace_id, colleagues, cause="company", at=at)
 
 
 def update_lead(session: Session, workspace_id: int, lead_id: int, data: LeadInput) -> Lead:
