@@ -269,3 +269,19 @@ def test_a_company_change_through_one_lead_moves_its_colleagues_fit(client, auth
     assert r.status_code == 200 and r.json()["company"]["id"] == first["company"]["id"]
     assert _score(client, auth, second["id"])["fit"] == 30
     assert client.get(f"/api/v1/leads/{second['id']}", headers=auth).json()["score"] == pytest.approx(15)
+
+
+def test_a_named_score_cools_down_on_time_too(client, auth, director, db):
+    doc = {**copy.deepcopy(MODEL), "engagement": [
+        {"name": "Product B demo", "event": "demo_request", "points": 60, "scores": ["product_b"], "main": False}]}
+    assert client.post("/api/v1/scoring/models", json=doc, headers=auth).status_code == 201
+    _events(client, auth, director["id"], {"type": "demo_request"})
+    body = _score(client, auth, director["id"])
+    assert body["temperature"] == "cold" and body["named"]["product_b"]["temperature"] == "hot"
+    with db.read() as session:
+        due = session.get(Lead, int(director["id"])).score_due_at
+    assert due is not None  # only the named score can change: the lead is still due
+    with db.write() as session:
+        assert refresh_due(session, now=due + timedelta(seconds=1)) == 1
+    with db.read() as session:
+        assert session.get(Lead, int(director["id"])).named_scores["product_b"]["temperature"] == "warm"

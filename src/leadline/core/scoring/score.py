@@ -148,9 +148,10 @@ def next_band_change(model: ScoringModel, fit: float, states: Mapping[str, RuleS
     return engagement_and_next_change(model, fit, states, now)[1]
 
 
-def engagement_and_next_change(model: ScoringModel, fit: float, states: Mapping[str, RuleState], now: datetime
-                               ) -> tuple[float, datetime | None]:
-    """Engagement now, and when decay alone will next move the lead to another band (to the second), or None.
+def engagement_and_next_change(model: ScoringModel, fit: float, states: Mapping[str, RuleState], now: datetime,
+                               name: str | None = None) -> tuple[float, datetime | None]:
+    """Engagement now, and when decay alone will next move the lead to another band (to the second), or None;
+    for the main score, or for the named score `name` (with its own fit).
 
     Decayed positive points only fall and negative ones only rise, so engagement need not be monotone: the
     search samples a geometric grid of times up to HORIZON and bisects the first interval whose band differs
@@ -158,7 +159,8 @@ def engagement_and_next_change(model: ScoringModel, fit: float, states: Mapping[
     """
     # Each rule's value now, then E(t) = clamp(sum of capped v * 2**(-t/h)): plain floats, no datetimes.
     terms = [(state.value_at(now, rule.half_life_seconds), rule.half_life_seconds, rule.max_points)
-             for rule in model.engagement if rule.main and (state := states.get(rule.key)) is not None and state.hits]
+             for rule in model.engagement if (rule.main if name is None else name in rule.scores)
+             and (state := states.get(rule.key)) is not None and state.hits]
 
     def engagement_after(seconds: float) -> float:
         total = 0.0

@@ -203,10 +203,14 @@ def write_scores(session: Session, workspace_id: int, model: ScoringModel, versi
         engagement, due = engagement_and_next_change(model, lead.fit, lead.states, at)
         band = band_of(model, lead.fit, engagement)
         score = model.fit_weight * lead.fit + model.engagement_weight * engagement
-        named = ({name: {"score": n.score, "fit": n.fit, "engagement": n.engagement,
-                         "temperature": n.temperature.value}
-                  for name, n in named_scores(model, lead.named_fits, lead.states, at).items()}
-                 if model.score_names else None)
+        named = None
+        if model.score_names:  # named temperatures move with decay too: the lead is due at the first change
+            named = {name: {"score": n.score, "fit": n.fit, "engagement": n.engagement,
+                            "temperature": n.temperature.value}
+                     for name, n in named_scores(model, lead.named_fits, lead.states, at).items()}
+            dues = [engagement_and_next_change(model, lead.named_fits.get(name, 0.0), lead.states, at, name)[1]
+                    for name in model.score_names]
+            due = min((d for d in (due, *dues) if d is not None), default=None)
         updates.append((lead.lead_id, score, lead.fit, engagement, band.temperature.value, band.mql_ready,
                         version, at, due, named))
         before = lead.before
