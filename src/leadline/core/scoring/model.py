@@ -235,26 +235,51 @@ def _score_names(problems: list[tuple[str, str]], where: str, item: Mapping[str,
     return frozenset(names), main
 
 
+@dataclass(frozen=True, slots=True)
+class _RuleHead:
+    where: str  # `engagement[2] "Visited pricing"`: how problems name the rule
+    name: str
+    key: str
+    scores: frozenset[str]
+    main: bool
+
+
+def _rule_head(problems: list[tuple[str, str]], section: str, index: int, item: Any, seen: set[str],
+               allowed: set[str], what: str) -> _RuleHead | None:
+    """What every rule has: a mapping with a name (and key), known keys, named scores. None if unusable."""
+    where = f"{section}[{index}]"
+    if not isinstance(item, Mapping):
+        problems.append((where, f"expected a mapping with {what}"))
+        return None
+    name, key = _rule_key(problems, where, item, seen)
+    where = f'{where} "{name}"' if name else where
+    _known_keys(problems, where, item, allowed)
+    scores, main = _score_names(problems, where, item)
+    return _RuleHead(where, name, key, scores, main)
+
+
+def _points(problems: list[tuple[str, str]], where: str, item: Mapping[str, Any]) -> float | None:
+    points = _number(problems, f"{where}.points", item.get("points"))
+    if points == 0:
+        problems.append((f"{where}.points", "a rule worth 0 points does nothing; remove it"))
+    return points
+
+
 def _fit_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str]) -> list[FitRule]:
     if not isinstance(raw, list):
         problems.append(("fit", "expected a list of rules"))
         return []
     rules = []
+    allowed = {"name", "key", "when", "points", "description", "scores", "main"}
     for i, item in enumerate(raw):
-        where = f"fit[{i}]"
-        if not isinstance(item, Mapping):
-            problems.append((where, "expected a mapping with name, when and points"))
+        head = _rule_head(problems, "fit", i, item, seen, allowed, "name, when and points")
+        if head is None:
             continue
-        name, key = _rule_key(problems, where, item, seen)
-        where = f'{where} "{name}"' if name else where
-        _known_keys(problems, where, item, {"name", "key", "when", "points", "description", "scores", "main"})
-        scores, main = _score_names(problems, where, item)
-        condition = _condition(problems, f"{where}.when", item.get("when"), check_fit_field)
-        points = _number(problems, f"{where}.points", item.get("points"))
-        if points == 0:
-            problems.append((f"{where}.points", "a rule worth 0 points does nothing; remove it"))
-        if name and condition is not None and points:
-            rules.append(FitRule(key, name, condition, points, compile_condition(condition), scores, main))
+        condition = _condition(problems, f"{head.where}.when", item.get("when"), check_fit_field)
+        points = _points(problems, head.where, item)
+        if head.name and condition is not None and points:
+            rules.append(FitRule(head.key, head.name, condition, points, compile_condition(condition),
+                                 head.scores, head.main))
     return rules
 
 
@@ -282,22 +307,16 @@ def _engagement_rules(problems: list[tuple[str, str]], raw: Any, seen: set[str],
     allowed = {"name", "key", "event", "where", "points", "max", "max_per_day", "decay", "description", "scores",
                "main"}
     for i, item in enumerate(raw):
-        where = f"engagement[{i}]"
-        if not isinstance(item, Mapping):
-            problems.append((where, "expected a mapping with name, event and points"))
+        head = _rule_head(problems, "engagement", i, item, seen, allowed, "name, event and points")
+        if head is None:
             continue
-        name, key = _rule_key(problems, where, item, seen)
-        where = f'{where} "{name}"' if name else where
-        _known_keys(problems, where, item, allowed)
-        scores, main = _score_names(problems, where, item)
+        where, name, key, scores, main = head.where, head.name, head.key, head.scores, head.main
         event = item.get("event")
         if not isinstance(event, str) or not is_valid_event_type(event):
             problems.append((f"{where}.event", "expected an event type (lower case letters, digits, _ . : -)"))
         condition = (_condition(problems, f"{where}.where", item["where"], check_event_field, portable=True)
                      if "where" in item else None)
-        points = _number(problems, f"{where}.points", item.get("points"))
-        if points == 0:
-            problems.append((f"{where}.points", "a rule worth 0 points does nothing; remove it"))
+        points = _points(problems, where, item)
         cap = _number(problems, f"{where}.max", item.get("max"), positive=True, allow_none=True)
         per_day = item.get("max_per_day")
         if per_day is not None and (isinstance(per_day, bool) or not isinstance(per_day, int)
