@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -17,7 +16,7 @@ from leadline.core.leads import Stage
 from leadline.core.scoring.score import RulePoints
 from leadline.services.errors import NotFound
 from leadline.services.leads import get_lead
-from leadline.services.scoring.backtest import backtest
+from leadline.services.scoring.backtest import BacktestResult, backtest
 from leadline.services.scoring.bulk import Preview, plan_rescore, preview, try_model
 from leadline.services.scoring.companies import CompanyScore, company_scores
 from leadline.services.scoring.explain import explain_lead
@@ -118,25 +117,6 @@ class BacktestIn(BaseModel):
     horizon_days: float = Field(default=90, ge=1, le=3650, description="Count conversions within this horizon")
     outcome_stage: Stage = Field(default=Stage.CUSTOMER, description="The stage that counts as converted")
     model: dict[str, Any] | None = Field(default=None, description="A model document; default: the active one")
-
-
-class BandOut(BaseModel):
-    band: str
-    leads: int
-    converted: int
-    rate: float
-    lift: float | None
-
-
-class BacktestOut(BaseModel):
-    as_of: datetime
-    horizon_days: float
-    outcome_stage: str
-    leads: int
-    converted: int
-    rate: float
-    temperatures: list[BandOut]
-    mql: list[BandOut]
 
 
 class CompanyScoreOut(BaseModel):
@@ -292,8 +272,8 @@ async def activate_scoring_model(version: Annotated[int, Path(ge=1, le=2**31 - 1
     return ApplyOut(version=version, leads_rescored=await _rescore(request, db, principal.workspace_id))
 
 
-@router.post("/scoring/backtest", response_model=BacktestOut)
-async def backtest_scoring_model(body: BacktestIn, principal: Reader, db: DatabaseDep) -> BacktestOut:
+@router.post("/scoring/backtest", response_model=BacktestResult)
+async def backtest_scoring_model(body: BacktestIn, principal: Reader, db: DatabaseDep) -> BacktestResult:
     """Replay a model over the history: how well each temperature band and the MQL threshold separated the
     leads that converted within the horizon (conversion rate and lift per band). Writes nothing."""
     if body.model is not None:
@@ -304,10 +284,10 @@ async def backtest_scoring_model(body: BacktestIn, principal: Reader, db: Databa
         if active is None:
             raise NotFound("this workspace has no scoring model yet: give one in `model`")
         model = active.model
-    result = await run_in_threadpool(lambda: backtest(
+    result: BacktestResult = await run_in_threadpool(lambda: backtest(
         db, principal.workspace_id, model, as_of=body.as_of, horizon=timedelta(days=body.horizon_days),
         outcome_stage=body.outcome_stage.value))
-    return BacktestOut.model_validate(asdict(result))
+    return result
 
 
 @router.post("/scoring/rescore", response_model=ApplyOut)
