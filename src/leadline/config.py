@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     score_refresh_seconds: float = Field(default=10.0, ge=0, description=(
         "How often the server moves leads whose temperature changes by decay alone (0: never; then run "
         "`leadline score refresh` from a scheduler)."))
+    worker_poll_seconds: float = Field(default=1.0, ge=0, description=(
+        "How often the server's embedded worker drains the outbox and runs periodic tasks (0: never; then "
+        "run `leadline worker`)."))
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ from leadline.api.errors import COMMON_ERRORS, install_error_handlers
 from leadline.api.limits import BodySizeLimit
 from leadline.api.routes import accounts, events, forms, health, identity, leads, scoring
 from leadline.config import Settings, get_settings
-from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
+from leadline.jobs.runner import Worker
 from leadline.services.workspaces import PrincipalCache
 from leadline.storage.database import Database
 
@@ -31,8 +31,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # which otherwise walk every SQLAlchemy and pydantic object now and then in the middle of a request.
     gc.collect()
     gc.freeze()
-    interval = app.state.settings.score_refresh_seconds
-    task = asyncio.create_task(_refresh_scores(app, interval)) if interval > 0 else None
+    settings: Settings = app.state.settings
+    task = asyncio.create_task(_work(app, settings)) if settings.worker_poll_seconds > 0 else None
     try:
         yield
     finally:
@@ -42,25 +42,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
 
 
-async def _refresh_scores(app: FastAPI, interval: float) -> None:
-    """Move leads whose band changes by decay alone, on time (see `services.scoring.refresh`)."""
-    db: Database = app.state.db
+async def _work(app: FastAPI, settings: Settings) -> None:
+    """The embedded worker: drains the outbox and runs periodic tasks (see `leadline.jobs.runner`) while the
+    server runs; production can set `LEADLINE_WORKER_POLL_SECONDS=0` and run `leadline worker` instead."""
     gates: ConnectionGates = app.state.gates
-
-    def batch() -> int:
-        with db.write() as session:
-            return refresh_due(session)
-
+    worker = Worker(app.state.db, intervals={"score-refresh": settings.score_refresh_seconds})
     while True:
-        await asyncio.sleep(interval)
-        try:
-            while True:
-                async with gates.write:
-                    moved = await run_in_threadpool(batch)
-                if moved < DUE_BATCH:
-                    break
-        except Exception:  # a failed pass is retried at the next tick; the server keeps serving
-            logger.exception("score refresh failed")
+        await asyncio.sleep(settings.worker_poll_seconds)
+        async with gates.write:
+            await run_in_threadpool(worker.tick)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:

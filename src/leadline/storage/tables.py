@@ -166,6 +166,13 @@ class Lead(Base):
     named_scores: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Sales follow-up (routing writes the first three; logging the first sales activity sets the last one):
+    # speed-to-lead is first_sales_touch_at - assigned_at.
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_sales_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
 
 class Campaign(Base):
     __tablename__ = "campaigns"
@@ -352,3 +359,55 @@ class ScoreChange(Base):
     fit: Mapped[float] = mapped_column(Float)
     engagement: Mapped[float] = mapped_column(Float)
     model_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class OutboxMessage(Base):
+    """Transactional outbox: what follows from a change (stage move, routing, notifications, webhooks) is
+    written in the change's own transaction, one row per consumer, and a worker drains it within about a
+    second (see `leadline.services.outbox`). Payloads hold ids, never personal data."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "available_at", "id", sqlite_where=text("done_at IS NULL"),
+              postgresql_where=text("done_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    topic: Mapped[str] = mapped_column(String(64))
+    consumer: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(BigId)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Segment(Base):
+    """A saved filter (dynamic: membership follows the data) or a static list (members added by hand)."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10), default="dynamic")  # dynamic | static
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SegmentMembership(Base):
+    """A lead in a segment now; `expires_at` is when a time-window condition will let it go with no new data."""
+
+    __tablename__ = "segment_memberships"
+    __table_args__ = (Index("ix_segment_memberships_lead", "workspace_id", "lead_id"),)
+
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

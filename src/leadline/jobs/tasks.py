@@ -1,0 +1,21 @@
+"""The periodic tasks, registered with the runner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from leadline.jobs.runner import periodic
+from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
+from leadline.storage.database import Database
+
+
+@periodic("score-refresh", seconds=10)
+def refresh_scores(db: Database, now: datetime) -> int:
+    """Move leads whose band changes by decay alone, on time (see `services.scoring.refresh`)."""
+    moved = total = DUE_BATCH
+    total = 0
+    while moved >= DUE_BATCH:
+        with db.write() as session:
+            moved = refresh_due(session, now=now)
+        total += moved
+    return total

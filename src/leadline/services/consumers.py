@@ -1,0 +1,6 @@
+"""Every outbox consumer, imported once so that `leadline.services.outbox` knows who listens to what.
+
+Add a module here when it registers consumers with `@outbox.consumer(...)`.
+"""
+
+from __future__ import annotations
