@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from leadline.storage.tables import Campaign, Company, Event, Lead
+from leadline.storage.tables import (
+    Activity,
+    Campaign,
+    Company,
+    Deal,
+    Event,
+    Lead,
+    MqlReview,
+    SalesTask,
+    StageTransition,
+)
 
 
 class CompanyView(BaseModel):
@@ -107,6 +117,9 @@ class LeadView(BaseModel):
     merged_into_id: str | None
     created_at: datetime
     updated_at: datetime
+    stage_changed_at: datetime | None = None
+    bant: BantView
+    follow_up: FollowUpView
     timeline: list[EventView] | None = None
 
     @classmethod
@@ -124,9 +137,117 @@ class LeadView(BaseModel):
             last_touch=TouchView.of(lead.last_touch, lead.last_touch_at),
             last_non_direct_touch=TouchView.of(lead.last_non_direct_touch, lead.last_non_direct_touch_at),
             custom=lead.custom or {}, merged_into_id=_sid(lead.merged_into_id), created_at=lead.created_at,
-            updated_at=lead.updated_at,
+            updated_at=lead.updated_at, stage_changed_at=lead.stage_changed_at,
+            bant=BantView(budget=float(lead.bant_budget) if lead.bant_budget is not None else None,
+                          currency=lead.bant_currency, authority=lead.bant_authority, need=lead.bant_need,
+                          timeline=lead.bant_timeline),
+            follow_up=FollowUpView(assigned_at=lead.assigned_at, due_at=lead.follow_up_due_at,
+                                   overdue_at=lead.overdue_at, first_touch_at=lead.first_sales_touch_at),
             timeline=[EventView.of(e) for e in timeline] if timeline is not None else None,
         )
+
+
+class BantView(BaseModel):
+    budget: float | None
+    currency: str | None
+    authority: str | None
+    need: str | None
+    timeline: str | None
+
+
+class FollowUpView(BaseModel):
+    """Sales follow-up: when the owner got the lead, by when they must touch it, and when they did."""
+
+    assigned_at: datetime | None
+    due_at: datetime | None
+    overdue_at: datetime | None
+    first_touch_at: datetime | None
+
+
+class StageTransitionView(BaseModel):
+    id: str
+    from_stage: str | None
+    to_stage: str
+    occurred_at: datetime
+    actor_type: str
+    actor: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, t: StageTransition) -> StageTransitionView:
+        return cls(id=str(t.id), from_stage=t.from_stage, to_stage=t.to_stage, occurred_at=t.occurred_at,
+                   actor_type=t.actor_type, actor=t.actor, reason=t.reason)
+
+
+class MqlReviewView(BaseModel):
+    id: str
+    lead_id: str
+    decision: str
+    reason: str | None
+    note: str | None
+    actor: str
+    score: float
+    reviewed_at: datetime
+
+    @classmethod
+    def of(cls, r: MqlReview) -> MqlReviewView:
+        return cls(id=str(r.id), lead_id=str(r.lead_id), decision=r.decision, reason=r.reason, note=r.note,
+                   actor=r.actor, score=r.score, reviewed_at=r.reviewed_at)
+
+
+class DealView(BaseModel):
+    id: str
+    lead_id: str
+    name: str | None
+    amount: float | None
+    currency: str
+    expected_close_on: date | None
+    outcome: str | None
+    outcome_reason: str | None
+    closed_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, d: Deal) -> DealView:
+        return cls(id=str(d.id), lead_id=str(d.lead_id), name=d.name,
+                   amount=float(d.amount) if d.amount is not None else None, currency=d.currency,
+                   expected_close_on=d.expected_close_on, outcome=d.outcome, outcome_reason=d.outcome_reason,
+                   closed_at=d.closed_at, created_at=d.created_at)
+
+
+class ActivityView(BaseModel):
+    id: str
+    lead_id: str
+    kind: str
+    occurred_at: datetime
+    user_id: str | None
+    actor: str
+    subject: str | None
+    body: str | None
+    outcome: str | None
+
+    @classmethod
+    def of(cls, a: Activity) -> ActivityView:
+        return cls(id=str(a.id), lead_id=str(a.lead_id), kind=a.kind, occurred_at=a.occurred_at,
+                   user_id=_sid(a.user_id), actor=a.actor, subject=a.subject, body=a.body, outcome=a.outcome)
+
+
+class TaskView(BaseModel):
+    id: str
+    lead_id: str
+    title: str
+    assignee_id: str | None
+    due_at: datetime | None
+    remind_at: datetime | None
+    done_at: datetime | None
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, t: SalesTask) -> TaskView:
+        return cls(id=str(t.id), lead_id=str(t.lead_id), title=t.title, assignee_id=_sid(t.assignee_id),
+                   due_at=t.due_at, remind_at=t.remind_at, done_at=t.done_at, created_by=t.created_by,
+                   created_at=t.created_at)
 
 
 class CampaignView(BaseModel):
@@ -150,3 +271,6 @@ class CampaignView(BaseModel):
 
 def _sid(value: int | None) -> str | None:
     return None if value is None else str(value)
+
+
+LeadView.model_rebuild()  # it names views defined after it

@@ -55,6 +55,9 @@ class Workspace(Base):
     allowed_event_types: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
     default_country: Mapped[str | None] = mapped_column(String(2))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The workspace's own reason codes for disqualifying and recycling (None: the defaults).
+    disqualify_reasons: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
+    recycle_reasons: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
 
 
 class ApiKey(Base):
@@ -172,6 +175,14 @@ class Lead(Base):
     follow_up_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_sales_touch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # BANT, as sales records it (see `leadline.core.qualification`).
+    bant_budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    bant_currency: Mapped[str | None] = mapped_column(String(3))
+    bant_authority: Mapped[str | None] = mapped_column(String(20))
+    bant_need: Mapped[str | None] = mapped_column(Text)
+    bant_timeline: Mapped[str | None] = mapped_column(String(20))
+    stage_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Campaign(Base):
@@ -383,6 +394,86 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MqlReview(Base):
+    """Sales accepting or rejecting an MQL: rejections are reported back to marketing and the backtest."""
+
+    __tablename__ = "mql_reviews"
+    __table_args__ = (Index("ix_mql_reviews_workspace", "workspace_id", "reviewed_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(10))  # accepted | rejected
+    reason: Mapped[str | None] = mapped_column(String(50))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    score: Mapped[float] = mapped_column(Float)  # the score sales saw, for the scoring backtest
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Deal(Base):
+    """What an opportunity is worth and how it ended."""
+
+    __tablename__ = "deals"
+    __table_args__ = (Index("ix_deals_workspace", "workspace_id", "outcome", "closed_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    expected_close_on: Mapped[Any | None] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(String(10))  # None while open, then won | lost
+    outcome_reason: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Activity(Base):
+    """Sales activity logged on a lead: a call, email, meeting or note. The first contact (anything but a note)
+    is what speed-to-lead measures."""
+
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_lead", "workspace_id", "lead_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # call | email | meeting | note
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SalesTask(Base):
+    """A follow-up task on a lead, with a due date and an optional reminder."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_lead", "workspace_id", "lead_id"),
+        Index("ix_tasks_remind", "remind_at", sqlite_where=text("reminded_at IS NULL AND done_at IS NULL"),
+              postgresql_where=text("reminded_at IS NULL AND done_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(300))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Segment(Base):

@@ -19,6 +19,7 @@ from leadline.core.leads import Temperature
 from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import Band, band_of, engagement_and_next_change, named_scores
+from leadline.services import outbox
 from leadline.storage.bulk import bulk_insert, executemany, select_in
 from leadline.storage.tables import Lead, LeadRuleDay, LeadRuleScore, ScoreChange
 
@@ -226,6 +227,10 @@ def write_scores(session: Session, workspace_id: int, model: ScoringModel, versi
     executemany(conn, _update_scores(), ("_id", *_SCORE_COLUMNS), updates)
     if changes:
         bulk_insert(conn, _CHANGES, CHANGE_COLUMNS, changes)
+        # Crossing the MQL threshold moves the lead's stage: the lifecycle does that from the outbox.
+        ready = [(c[1], {"score": c[6]}) for c in changes if c[3] == "mql_ready" and c[5] == "true"]
+        if ready:
+            outbox.emit_many(session, workspace_id=workspace_id, topic="lead.mql_ready", items=ready, now=at)
     return len(changes)
 
 
