@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
+from leadline.cli.qualify import qualify, stages
 from leadline.cli.score import score_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
@@ -32,6 +33,8 @@ apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 leads_app = typer.Typer(help="Read leads.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(leads_app, name="leads")
+leads_app.command("qualify")(qualify)
+leads_app.command("stages")(stages)
 app.add_typer(score_app, name="score")
 app.command()(worker)
 
