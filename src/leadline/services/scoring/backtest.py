@@ -4,8 +4,9 @@ went on to convert, so thresholds are tuned on evidence.
 As of a date D, every lead created before D that had not converted yet is scored from its events before D
 only (nothing after D leaks in); then its outcome is whether it reached the outcome stage (default
 `customer`) within the horizon after D, read from the stage history. Reported per temperature band and for
-MQL-readiness: leads, conversions, conversion rate, and lift (rate / overall rate). Fit uses the leads'
-current fields: profiles rarely change, but say so when reading the figures.
+MQL-readiness: leads, conversions, conversion rate, lift (rate / overall rate), and sales' verdicts within the
+horizon (MQLs accepted and rejected): a band full of rejected MQLs is a threshold set too low. Fit uses the
+leads' current fields: profiles rarely change, but say so when reading the figures.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import band_of, engagement_at
 from leadline.services.scoring.bulk import CHUNK_LEADS, compute_chunk
 from leadline.storage.database import Database
-from leadline.storage.tables import Lead, StageTransition
+from leadline.storage.tables import Lead, MqlReview, StageTransition
 
 
 @dataclass
@@ -30,6 +31,8 @@ class BandResult:
     converted: int = 0
     rate: float = 0.0
     lift: float | None = None
+    accepted_by_sales: int = 0
+    rejected_by_sales: int = 0
 
 
 @dataclass
@@ -62,6 +65,10 @@ def backtest(db: Database, workspace_id: int, model: ScoringModel, *, as_of: dat
             StageTransition.workspace_id == workspace_id, StageTransition.to_stage == outcome_stage)
         converted_before = {lead_id for lead_id, at in session.execute(reached) if at < as_of}
         converted_after = {lead_id for lead_id, at in session.execute(reached) if as_of <= at < end}
+        verdicts: dict[int, str] = {lead_id: decision for lead_id, decision in session.execute(
+            select(MqlReview.lead_id, MqlReview.decision).where(
+                MqlReview.workspace_id == workspace_id, MqlReview.reviewed_at >= as_of, MqlReview.reviewed_at < end
+            ).order_by(MqlReview.reviewed_at, MqlReview.id))}  # the latest verdict wins
         candidates = [lead_id for lead_id in session.scalars(select(Lead.id).where(
             Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), Lead.created_at < as_of
         ).order_by(Lead.id)) if lead_id not in converted_before]
@@ -72,10 +79,12 @@ def backtest(db: Database, workspace_id: int, model: ScoringModel, *, as_of: dat
             for lead_id, fit, states, _ in compute_chunk(session, model, workspace_id, chunk, t0=as_of,
                                                            before=as_of):
                 band = band_of(model, fit, engagement_at(model, states, as_of))
-                won = lead_id in converted_after
+                won, verdict = lead_id in converted_after, verdicts.get(lead_id)
                 for result in (temperatures[band.temperature], mql[band.mql_ready]):
                     result.leads += 1
                     result.converted += won
+                    result.accepted_by_sales += verdict == "accepted"
+                    result.rejected_by_sales += verdict == "rejected"
     total = len(candidates)
     converted = sum(r.converted for r in temperatures.values())
     base = converted / total if total else 0.0
