@@ -1,0 +1,106 @@
+"""KPIs for a period, each with the previous period of the same length beside it: leads per day, MQLs and the
+lead velocity rate (growth of MQLs period over period), speed to lead, MQL acceptance by sales, and the
+current share of leads by temperature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from leadline.core.funnel import quantile, reached
+from leadline.services.reports.cohorts import Period, cohort_leads
+from leadline.storage.tables import Lead, MqlReview
+
+
+@dataclass(frozen=True)
+class Kpi:
+    name: str
+    value: float | None
+    previous: float | None
+    change: float | None  # relative change (0.25 = +25 %); None when the previous value is 0 or unknown
+    unit: str
+
+
+@dataclass(frozen=True)
+class KpiReport:
+    start: datetime
+    end: datetime
+    kpis: list[Kpi]
+    temperatures: dict[str, int]
+
+
+def _change(value: float | None, previous: float | None) -> float | None:
+    return (value - previous) / previous if value is not None and previous else None
+
+
+def _speed_to_lead(session: Session, workspace_id: int, start: datetime, end: datetime) -> tuple[float | None,
+                                                                                                 float | None]:
+    """Median hours from assignment to first touch, and the share touched before the deadline, for leads
+    assigned in the period."""
+    rows = session.execute(select(Lead.assigned_at, Lead.first_sales_touch_at, Lead.follow_up_due_at).where(
+        Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), Lead.assigned_at >= start,
+        Lead.assigned_at < end)).all()
+    if not rows:
+        return None, None
+    hours = sorted((touch - assigned).total_seconds() / 3600 for assigned, touch, _ in rows
+                   if touch is not None and touch >= assigned)
+    on_time = sum(1 for _, touch, due in rows if touch is not None and (due is None or touch <= due))
+    return quantile(hours, 0.5), on_time / len(rows)
+
+
+def _acceptance(session: Session, workspace_id: int, start: datetime, end: datetime) -> float | None:
+    rows: dict[str, int] = {decision: count for decision, count in session.execute(
+        select(MqlReview.decision, func.count()).where(
+            MqlReview.workspace_id == workspace_id, MqlReview.reviewed_at >= start, MqlReview.reviewed_at < end
+        ).group_by(MqlReview.decision))}
+    total = sum(rows.values())
+    return rows.get("accepted", 0) / total if total else None
+
+
+def kpi_report(session: Session, *, workspace_id: int, start: datetime, end: datetime) -> KpiReport:
+    previous_start = start - (end - start)
+    leads = {"now": 0, "before": 0}
+    mqls = {"now": 0, "before": 0}
+    customers = {"now": 0, "before": 0}
+
+    def bucket(at: datetime | None) -> str | None:
+        if at is None:
+            return None
+        return "now" if start <= at < end else "before" if previous_start <= at < start else None
+
+    for lead in cohort_leads(session, workspace_id=workspace_id, period=Period()):
+        steps = reached(lead.path)
+        for counter, at in ((leads, lead.path.created_at), (mqls, steps.get("mql")),
+                            (customers, steps.get("customer"))):
+            key = bucket(at)
+            if key is not None:
+                counter[key] += 1
+    days = (end - start).total_seconds() / 86_400
+    speed, on_time = _speed_to_lead(session, workspace_id, start, end)
+    speed_before, on_time_before = _speed_to_lead(session, workspace_id, previous_start, start)
+    accept, accept_before = (_acceptance(session, workspace_id, start, end),
+                             _acceptance(session, workspace_id, previous_start, start))
+    velocity = _change(mqls["now"], mqls["before"])
+
+    def kpi(name: str, value: float | None, previous: float | None, unit: str) -> Kpi:
+        return Kpi(name, value, previous, _change(value, previous), unit)
+
+    kpis = [
+        kpi("leads", leads["now"], leads["before"], "leads"),
+        kpi("leads_per_day", leads["now"] / days if days else None, leads["before"] / days if days else None,
+            "leads/day"),
+        kpi("mqls", mqls["now"], mqls["before"], "leads"),
+        Kpi("lead_velocity_rate", velocity, None, None, "growth of MQLs over the previous period"),
+        kpi("customers", customers["now"], customers["before"], "leads"),
+        kpi("speed_to_lead_median_hours", speed, speed_before, "hours"),
+        kpi("touched_before_deadline", on_time, on_time_before, "share"),
+        kpi("mql_acceptance", accept, accept_before, "share"),
+    ]
+    temperatures = {temperature: count for temperature, count in session.execute(
+        select(Lead.temperature, func.count()).where(
+            Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None),
+            Lead.stage.not_in(("customer", "disqualified"))).group_by(Lead.temperature))}
+    return KpiReport(start, end, kpis, {t: int(temperatures.get(t, 0)) for t in ("cold", "warm", "hot")})
