@@ -69,6 +69,7 @@ from leadline.core.leads import Channel, Stage
 from leadline.services.touches import apply_touch
 from leadline.services.workspaces import get_or_create_workspace
 from leadline.storage.database import Database
+from leadline.storage.maintenance import refresh_statistics
 from leadline.storage.partitions import ensure_event_partitions
 from leadline.storage.tables import Event, EventKey, Lead, StageTransition, User, Workspace
 from leadline.storage.types import utcnow
@@ -404,5 +405,7 @@ def load_demo(db: Database, *, workspace_slug: str = "demo", progress: bool = Fa
             with db.write() as session:
                 inserted += _load_chunk(session, workspace_id, chunk, people, user_ids)
             bar.advance(task, len(chunk))
+    if inserted:
+        refresh_statistics(db, "leads", "stage_transitions", "events", "event_keys", "users")
     with db.read() as session:
         return _summary(session, workspace_id, inserted)

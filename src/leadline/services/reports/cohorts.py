@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from leadline.core.funnel import LIFECYCLE_STEPS, LeadPath
@@ -63,14 +63,6 @@ def lead_filter(workspace_id: int, period: Period, segment_id: int | None = None
     return conditions
 
 
-def first_entries(workspace_id: int) -> Select[Any]:
-    """(lead, stage, first time it entered the stage) for the funnel stages."""
-    return (select(StageTransition.lead_id, StageTransition.to_stage,
-                   func.min(StageTransition.occurred_at, type_=UTCDateTime()).label("at"))
-            .where(StageTransition.workspace_id == workspace_id, StageTransition.to_stage.in_(FUNNEL_STAGES))
-            .group_by(StageTransition.lead_id, StageTransition.to_stage))
-
-
 @dataclass(frozen=True)
 class CohortLead:
     lead_id: int
@@ -85,11 +77,16 @@ def cohort_leads(session: Session, *, workspace_id: int, period: Period, dimensi
     """Every lead of the period with its path down the funnel, in one query (leads x first entries)."""
     dialect = session.get_bind().dialect.name
     group = dimension_column(dimension, dialect)
-    entries = first_entries(workspace_id).subquery()
-    columns = [Lead.id, Lead.created_at, Lead.stage, Lead.stage_changed_at, entries.c.to_stage, entries.c.at]
-    query = (select(*columns, *([group.label("grp")] if group is not None else []))
-             .outerjoin(entries, and_(entries.c.lead_id == Lead.id))
-             .where(*lead_filter(workspace_id, period, segment_id)).order_by(Lead.id))
+    # A plain join grouped per lead and stage: it stays an index lookup per lead even when the planner's
+    # statistics are stale (a join to a grouped subquery became a 70 s nested loop on fresh PostgreSQL data).
+    first_at = func.min(StageTransition.occurred_at, type_=UTCDateTime())
+    keys = [Lead.id, Lead.created_at, Lead.stage, Lead.stage_changed_at, StageTransition.to_stage]
+    grouping = [*keys, *([group] if group is not None else [])]
+    query = (select(*keys, first_at, *([group.label("grp")] if group is not None else []))
+             .outerjoin(StageTransition, and_(StageTransition.lead_id == Lead.id,
+                                              StageTransition.workspace_id == workspace_id,
+                                              StageTransition.to_stage.in_(FUNNEL_STAGES)))
+             .where(*lead_filter(workspace_id, period, segment_id)).group_by(*grouping).order_by(Lead.id))
     current: list[Any] | None = None
     entered: dict[Stage, datetime] = {}
     for row in session.execute(query).yield_per(10_000):
