@@ -15,6 +15,7 @@ from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
 from leadline.cli.qualify import qualify, stages
+from leadline.cli.report import report_app
 from leadline.cli.score import score_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
@@ -36,6 +37,7 @@ app.add_typer(leads_app, name="leads")
 leads_app.command("qualify")(qualify)
 leads_app.command("stages")(stages)
 app.add_typer(score_app, name="score")
+app.add_typer(report_app, name="report")
 app.command()(worker)
 
 def _out() -> Console:
