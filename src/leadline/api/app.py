@@ -19,6 +19,7 @@ from leadline.api.limits import BodySizeLimit
 from leadline.api.routes import (
     accounts,
     events,
+    experiments,
     forms,
     health,
     identity,
@@ -59,8 +60,13 @@ async def _work(app: FastAPI, settings: Settings) -> None:
     worker = Worker(app.state.db, intervals={"score-refresh": settings.score_refresh_seconds})
     while True:
         await asyncio.sleep(settings.worker_poll_seconds)
+        # The drain is all database work: it takes its turn at the writer like a request. Periodic tasks may
+        # wait on the network (webhooks, SMTP) between their short transactions, so they do not hold the gate.
         async with gates.write:
-            await run_in_threadpool(worker.tick)
+            drained = await run_in_threadpool(worker.drain)
+        if await run_in_threadpool(worker.run_periodic) or drained:
+            async with gates.write:
+                await run_in_threadpool(worker.drain)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -73,7 +79,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.gates = ConnectionGates(app.state.db)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (leads, qualification, scoring, events, identity, accounts, forms, reports):
+    for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

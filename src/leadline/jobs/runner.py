@@ -61,7 +61,17 @@ class Worker:
 
     def tick(self, now: datetime | None = None) -> int:
         """One pass: drain the outbox, run the due periodic tasks, drain again; returns the work done."""
-        done = self._safely("outbox", lambda: outbox.drain(self.db, now=now))
+        done = self.drain(now)
+        ran = self.run_periodic(now)
+        return done + ran + (self.drain(now) if ran else 0)
+
+    def drain(self, now: datetime | None = None) -> int:
+        return self._safely("outbox", lambda: outbox.drain(self.db, now=now))
+
+    def run_periodic(self, now: datetime | None = None) -> int:
+        """Run each periodic task whose interval has passed (they open their own short transactions; senders
+        do their network I/O outside any)."""
+        done = 0
         clock = time.monotonic()
         for task in tasks():
             interval = self.intervals.get(task.name, task.seconds)
@@ -69,8 +79,6 @@ class Worker:
                 continue
             self._last[task.name] = clock
             done += self._safely(task.name, lambda t=task: t.run(self.db, now or utcnow()))  # type: ignore[misc]
-        if done:
-            done += self._safely("outbox", lambda: outbox.drain(self.db, now=now))
         return done
 
     @staticmethod

@@ -114,7 +114,7 @@ def _pending(session: Session, name: str, now: datetime, limit: int, ids: Sequen
 
 def _mark_done(session: Session, messages: Sequence[OutboxMessage], now: datetime) -> None:
     session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([m.id for m in messages]))
-                    .values(done_at=now))
+                    .values(done_at=now).execution_options(synchronize_session=False))
 
 
 def _fail(db: Database, message_id: int, error: BaseException, now: datetime) -> None:

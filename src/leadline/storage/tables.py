@@ -476,6 +476,27 @@ class SalesTask(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Experiment(Base):
+    """An A/B test: variants with weights, the unit assigned (visitor or lead), the goal, the planned size."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # landing_page | form | email | other
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)  # [{"name", "weight"}], control first
+    goal_event: Mapped[str] = mapped_column(String(64))
+    baseline_rate: Mapped[float | None] = mapped_column(Float)
+    minimum_effect: Mapped[float | None] = mapped_column(Float)
+    planned_per_variant: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Segment(Base):
     """A saved filter (dynamic: membership follows the data) or a static list (members added by hand)."""
 

@@ -133,9 +133,33 @@ def upgrade() -> None:
     with op.batch_alter_table('workspaces', schema=None) as batch_op:
         batch_op.add_column(sa.Column('disqualify_reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
         batch_op.add_column(sa.Column('recycle_reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
+    op.create_table('experiments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('variants', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('goal_event', sa.String(length=64), nullable=False),
+    sa.Column('baseline_rate', sa.Float(), nullable=True),
+    sa.Column('minimum_effect', sa.Float(), nullable=True),
+    sa.Column('planned_per_variant', sa.Integer(), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('stopped_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_experiments_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_experiments')),
+    sa.UniqueConstraint('workspace_id', 'key', name=op.f('uq_experiments_workspace_id_key'))
+    )
+    with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_experiments_workspace_id'), ['workspace_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_experiments_workspace_id'))
+
+    op.drop_table('experiments')
     with op.batch_alter_table('workspaces', schema=None) as batch_op:
         batch_op.drop_column('recycle_reasons')
         batch_op.drop_column('disqualify_reasons')
