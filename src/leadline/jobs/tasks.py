@@ -6,6 +6,7 @@ from datetime import datetime
 
 from leadline.jobs.runner import periodic
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
+from leadline.services.webhook_sender import send_due_webhooks
 from leadline.storage.database import Database
 
 
@@ -19,3 +20,9 @@ def refresh_scores(db: Database, now: datetime) -> int:
             moved = refresh_due(session, now=now)
         total += moved
     return total
+
+
+@periodic("webhook-deliveries", seconds=1)
+def deliver_webhooks(db: Database, now: datetime) -> int:
+    """Send due webhook deliveries, one batch per tick (see `services.webhook_sender`)."""
+    return send_due_webhooks(db, now=now)
