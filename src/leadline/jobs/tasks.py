@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from leadline.config import get_settings
 from leadline.jobs.runner import periodic
+from leadline.services.notifications import SmtpConfig, send_due_emails
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
 from leadline.services.webhook_sender import send_due_webhooks
 from leadline.storage.database import Database
@@ -26,3 +28,9 @@ def refresh_scores(db: Database, now: datetime) -> int:
 def deliver_webhooks(db: Database, now: datetime) -> int:
     """Send due webhook deliveries, one batch per tick (see `services.webhook_sender`)."""
     return send_due_webhooks(db, now=now)
+
+
+@periodic("notification-emails", seconds=5)
+def send_emails(db: Database, now: datetime) -> int:
+    """Send pending notification emails over one SMTP connection (see `services.notifications`)."""
+    return send_due_emails(db, smtp=SmtpConfig.of(get_settings()), now=now)

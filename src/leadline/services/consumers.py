@@ -5,4 +5,4 @@ Add a module here when it registers consumers with `@outbox.consumer(...)`.
 
 from __future__ import annotations
 
-from leadline.services import webhooks  # noqa: F401
+from leadline.services import notifications, webhooks  # noqa: F401
