@@ -55,11 +55,17 @@ def verify(secret: str, header: str, body: bytes, *, now: int, tolerance: int = 
     return any(hmac.compare_digest(expected, m) for m in macs)
 
 
-def event_body(*, delivery_id: int, topic: str, workspace_id: int, occurred_at: datetime,
-               lead: dict[str, Any] | None, data: dict[str, Any]) -> dict[str, Any]:
-    """The JSON a receiver gets. Ids are strings, as in the API."""
-    return {"id": str(delivery_id), "type": topic, "workspace_id": str(workspace_id),
-            "occurred_at": occurred_at.isoformat(), "lead": lead, "data": data}
+def event_body(*, topic: str, workspace_id: int, occurred_at: datetime, lead: dict[str, Any] | None,
+               data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON a receiver gets, but its `id` (see `with_id`). Ids are strings, as in the API."""
+    return {"type": topic, "workspace_id": str(workspace_id), "occurred_at": occurred_at.isoformat(),
+            "lead": lead, "data": data}
+
+
+def with_id(payload: dict[str, Any], delivery_id: int) -> dict[str, Any]:
+    """The stored payload plus the delivery id (the idempotency key), added when sent so that deliveries can
+    be inserted in bulk."""
+    return {**payload, "id": str(delivery_id)}
 
 
 class Outcome(StrEnum):

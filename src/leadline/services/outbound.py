@@ -11,8 +11,10 @@ connection to an IP could otherwise serve a different host name), and never foll
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable
 
 import httpx
@@ -45,6 +47,12 @@ def check_target(url: str, *, allow_private: bool, resolver: Resolver = system_r
     return target
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One verifying TLS context for every client: building one loads the CA bundle (tens of ms)."""
+    return httpx.create_ssl_context()
+
+
 class GuardedTransport(httpx.BaseTransport):
     """Connects only to checked addresses (see the module's docstring)."""
 
@@ -52,7 +60,8 @@ class GuardedTransport(httpx.BaseTransport):
                  inner: httpx.BaseTransport | None = None) -> None:
         self.allow_private = allow_private
         self.resolver = resolver
-        self.inner = inner or httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0), retries=0)
+        self.inner = inner or httpx.HTTPTransport(verify=_tls(), retries=0,
+                                                  limits=httpx.Limits(max_keepalive_connections=0))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         target = parse_target(str(request.url))

@@ -32,6 +32,7 @@ from leadline.core.webhooks import (
     judge,
     retry_delay,
     sign,
+    with_id,
 )
 from leadline.services.outbound import Resolver, UnresolvedHost, guarded_client, system_resolver
 from leadline.storage.database import Database
@@ -93,7 +94,7 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Job]:
         delivery.attempts += 1
         delivery.next_attempt_at = now + LEASE
         jobs.append(Job(delivery.id, delivery.attempts, delivery.topic, subscription.url, subscription.secret,
-                        body_bytes(delivery.payload), bool(allow_private)))
+                        body_bytes(with_id(delivery.payload, delivery.id)), bool(allow_private)))
     return jobs
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from leadline.core.lead_input import FieldProblem
@@ -124,26 +124,25 @@ def list_deliveries(session: Session, *, workspace_id: int, subscription_id: int
     return [(d, attempts[d.id]) for d in deliveries]
 
 
-def _add_delivery(session: Session, *, subscription: WebhookSubscription, topic: str, lead_id: int | None,
+def _delivery_row(*, subscription: WebhookSubscription, topic: str, lead_id: int | None,
                   lead: dict[str, Any] | None, data: dict[str, Any], now: datetime,
-                  occurred_at: datetime | None = None) -> WebhookDelivery:
-    row = WebhookDelivery(workspace_id=subscription.workspace_id, subscription_id=subscription.id, topic=topic,
-                          lead_id=lead_id, payload={}, status="pending", attempts=0, next_attempt_at=now,
-                          created_at=now)
-    session.add(row)
-    session.flush()  # the id is the idempotency key and goes into the body
-    row.payload = event_body(delivery_id=row.id, topic=topic, workspace_id=subscription.workspace_id,
-                             occurred_at=occurred_at or now, lead=lead, data=data)
-    return row
+                  occurred_at: datetime | None = None) -> dict[str, Any]:
+    payload = event_body(topic=topic, workspace_id=subscription.workspace_id, occurred_at=occurred_at or now,
+                         lead=lead, data=data)
+    return {"workspace_id": subscription.workspace_id, "subscription_id": subscription.id, "topic": topic,
+            "lead_id": lead_id, "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": now,
+            "created_at": now}
 
 
 def queue_ping(session: Session, *, workspace_id: int, subscription_id: int,
                now: datetime | None = None) -> WebhookDelivery:
     """A `ping` delivery, sent like any other (even to an inactive subscription: that is how one tests it)."""
     subscription = get_subscription(session, workspace_id, subscription_id)
-    at = now or utcnow()
-    return _add_delivery(session, subscription=subscription, topic=PING, lead_id=None, lead=None,
-                         data={"subscription_id": str(subscription.id)}, now=at)
+    row = WebhookDelivery(**_delivery_row(subscription=subscription, topic=PING, lead_id=None, lead=None,
+                                          data={"subscription_id": str(subscription.id)}, now=now or utcnow()))
+    session.add(row)
+    session.flush()
+    return row
 
 
 def _lead_snapshots(session: Session, workspace_id: int, lead_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -177,14 +176,18 @@ def record_deliveries(session: Session, messages: Sequence[OutboxMessage], now: 
         if not subscriptions:
             continue
         leads = _lead_snapshots(session, workspace_id, {m.lead_id for m in batch if m.lead_id is not None})
+        rows = []
         for message in batch:
             for subscription in subscriptions:
                 if message.topic in subscription.topics:
                     lead = leads.get(message.lead_id) if message.lead_id is not None else None
                     if lead is None and message.lead_id is not None:
                         lead = {"id": str(message.lead_id)}
-                    _add_delivery(session, subscription=subscription, topic=message.topic, lead_id=message.lead_id,
-                                  lead=lead, data=_data(message.payload), now=now, occurred_at=message.created_at)
+                    rows.append(_delivery_row(subscription=subscription, topic=message.topic,
+                                              lead_id=message.lead_id, lead=lead, data=_data(message.payload),
+                                              now=now, occurred_at=message.created_at))
+        if rows:
+            session.execute(insert(WebhookDelivery), rows)
 
 
 def set_private_targets(session: Session, *, workspace_id: int, allow: bool) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from leadline.api.deps import Admin, ReadSession, WriteSession, parse_id
 from leadline.core.ssrf import MAX_URL_LENGTH
-from leadline.core.webhooks import SIGNATURE_HEADER, TOPICS
+from leadline.core.webhooks import SIGNATURE_HEADER, TOPICS, with_id
 from leadline.services.webhooks import (
     SubscriptionChange,
     create_subscription,
@@ -95,7 +95,7 @@ class DeliveryOut(BaseModel):
                    status=row.status, attempts=row.attempts, created_at=row.created_at,
                    next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
                    finished_at=row.finished_at, last_status_code=row.last_status_code, last_error=row.last_error,
-                   payload=row.payload,
+                   payload=with_id(row.payload, row.id),
                    log=[AttemptOut(number=a.number, started_at=a.started_at, duration_ms=a.duration_ms,
                                    status_code=a.status_code, error=a.error, response_body=a.response_body)
                         for a in attempts])
