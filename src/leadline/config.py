@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, ge=0, description=(
         "How often the server's embedded worker drains the outbox and runs periodic tasks (0: never; then "
         "run `leadline worker`)."))
+    smtp_host: str | None = Field(default=None, description="SMTP server for notification emails; unset: none sent.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_from: str = Field(default="leadline@localhost", description="The From address of notification emails.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS (refuse if absent).")
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=10.0, gt=0)
+    app_url: str = Field(default="http://localhost:8000", description=(
+        "Where people open Leadline; links in notification emails start with it."))
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,7 @@ from leadline.api.routes import (
     qualification,
     reports,
     scoring,
+    webhooks,
 )
 from leadline.config import Settings, get_settings
 from leadline.jobs.runner import Worker
@@ -79,7 +80,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.gates = ConnectionGates(app.state.db)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments):
+    for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
+                   webhooks):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

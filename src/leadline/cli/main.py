@@ -17,6 +17,7 @@ from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspac
 from leadline.cli.qualify import qualify, stages
 from leadline.cli.report import report_app
 from leadline.cli.score import score_app
+from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
@@ -38,6 +39,7 @@ leads_app.command("qualify")(qualify)
 leads_app.command("stages")(stages)
 app.add_typer(score_app, name="score")
 app.add_typer(report_app, name="report")
+app.add_typer(webhooks_app, name="webhooks")
 app.command()(worker)
 
 def _out() -> Console:

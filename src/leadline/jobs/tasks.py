@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from leadline.config import get_settings
 from leadline.jobs.runner import periodic
 from leadline.services.activities import send_due_reminders
+from leadline.services.notifications import SmtpConfig, send_due_emails
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
+from leadline.services.webhook_sender import send_due_webhooks
 from leadline.storage.database import Database
 
 
@@ -26,3 +29,13 @@ def remind_tasks(db: Database, now: datetime) -> int:
     """Emit `task.reminder` for follow-up tasks whose reminder time has come."""
     with db.write() as session:
         return send_due_reminders(session, now=now)
+@periodic("webhook-deliveries", seconds=1)
+def deliver_webhooks(db: Database, now: datetime) -> int:
+    """Send due webhook deliveries, one batch per tick (see `services.webhook_sender`)."""
+    return send_due_webhooks(db, now=now)
+
+
+@periodic("notification-emails", seconds=5)
+def send_emails(db: Database, now: datetime) -> int:
+    """Send pending notification emails over one SMTP connection (see `services.notifications`)."""
+    return send_due_emails(db, smtp=SmtpConfig.of(get_settings()), now=now)

@@ -5,4 +5,8 @@ Add a module here when it registers consumers with `@outbox.consumer(...)`.
 
 from __future__ import annotations
 
-from leadline.services import lifecycle  # noqa: F401
+from leadline.services import (  # noqa: F401
+    lifecycle,
+    notifications,
+    webhooks,
+)

@@ -58,6 +58,9 @@ class Workspace(Base):
     #: The workspace's own reason codes for disqualifying and recycling (None: the defaults).
     disqualify_reasons: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
     recycle_reasons: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
+    #: Webhooks may target loopback, private and link-local addresses (an on-premises receiver). Off by
+    #: default (SSRF); set by the operator from the CLI, not by an API key.
+    allow_private_webhooks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class ApiKey(Base):
@@ -523,3 +526,87 @@ class SegmentMembership(Base):
     workspace_id: Mapped[int] = mapped_column(BigId)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class WebhookSubscription(Base):
+    """Where a workspace wants topics POSTed. The secret signs each body (HMAC-SHA256): it must be readable
+    to sign, so it is stored as is (shown once at creation, never returned again)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    topics: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    secret: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One message for one subscription, sent at least once: the id is the idempotency key the receiver sees.
+    `payload` is frozen at creation so every attempt sends the same bytes. A pending row is due at
+    `next_attempt_at`; a sender claims it by pushing that time one lease ahead, so a crashed sender's row
+    comes back by itself."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "next_attempt_at", "id", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(BigId)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|delivered|failed|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookAttempt(Base):
+    """Every try of a delivery, for the delivery log: what came back and how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)  # first 1 KB
+
+
+class NotificationEmail(Base):
+    """An email to a user, sent at most once: `sending` is written before the SMTP conversation, so a crash
+    mid-send leaves the row there and a sweeper marks it `unknown` instead of sending it again. The row holds
+    ids only; address, subject and body are built when it is sent."""
+
+    __tablename__ = "notification_emails"
+    __table_args__ = (
+        Index("ix_notification_emails_open", "status", "id", sqlite_where=text("status IN ('pending', 'sending')"),
+              postgresql_where=text("status IN ('pending', 'sending')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId, index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # assigned | overdue
+    user_id: Mapped[int] = mapped_column(BigId)
+    lead_id: Mapped[int | None] = mapped_column(BigId)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sending|sent|failed|unknown|skipped
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
