@@ -11,9 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-import numpy as np
-from scipy import stats
-
 _NORMAL = NormalDist()
 
 
@@ -88,6 +85,8 @@ def chi_square(arms: Sequence[Arm]) -> ChiSquare | None:
             expected = arm.subjects * share
             statistic += (observed - expected) ** 2 / expected
     dof = len(arms) - 1
+    from scipy import stats  # imported when used: it costs a second at server start
+
     return ChiSquare(statistic, dof, float(stats.chi2.sf(statistic, dof)))
 
 
@@ -100,6 +99,8 @@ class Bayesian:
 def bayesian(arms: Sequence[Arm], *, draws: int = 200_000, seed: int = 0) -> Bayesian:
     """Beta(1 + conversions, 1 + failures) posteriors (uniform prior), by Monte Carlo with a fixed seed so a
     report reads the same twice."""
+    import numpy as np  # imported when used, like SciPy
+
     rng = np.random.default_rng(seed)
     samples = np.stack([rng.beta(1 + a.conversions, 1 + a.subjects - a.conversions, draws) for a in arms])
     best = samples.max(axis=0)
