@@ -42,7 +42,8 @@ def test_route_writes_owner_deadline_history_and_outbox(db: Database) -> None:
         history = session.scalars(select(Assignment).order_by(Assignment.lead_id)).all()
         assert [(h.lead_id, h.owner_id, h.previous_owner_id, h.rule, h.actor) for h in history] == [
             (hot, rep, None, "all", "test"), (warm, rep, None, "all", "test")]
-        messages = session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "lead.assigned")).all()
+        messages = session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "lead.assigned",
+                                                           OutboxMessage.consumer == "test-routing-listener")).all()
     assert sorted((m.lead_id, m.payload["owner_id"], m.payload["rule"], m.payload["previous_owner_id"])
                   for m in messages) == [(hot, rep, "all", None), (warm, rep, "all", None)]
     assert {m.payload["follow_up_due_at"] for m in messages} == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from leadline.jobs.runner import periodic
+from leadline.services.routing import OVERDUE_BATCH, mark_overdue
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
 from leadline.storage.database import Database
 
@@ -19,3 +20,15 @@ def refresh_scores(db: Database, now: datetime) -> int:
             moved = refresh_due(session, now=now)
         total += moved
     return total
+
+
+@periodic("routing-overdue", seconds=60)
+def mark_overdue_follow_ups(db: Database, now: datetime) -> int:
+    """Flag and escalate leads whose follow-up deadline passed untouched (see `services.routing`)."""
+    total = 0
+    while True:
+        with db.write() as session:
+            marked = mark_overdue(session, now=now).marked
+        total += marked
+        if marked < OVERDUE_BATCH:
+            return total

@@ -4,3 +4,5 @@ Add a module here when it registers consumers with `@outbox.consumer(...)`.
 """
 
 from __future__ import annotations
+
+from leadline.services import routing_events  # noqa: F401  (routes new MQLs and segment entries)

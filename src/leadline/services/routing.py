@@ -258,8 +258,8 @@ def _last_rules(session: Session, workspace_id: int, lead_ids: Iterable[int]) ->
     last = (select(Assignment.lead_id, func.max(Assignment.id).label("id"))
             .where(Assignment.workspace_id == workspace_id, Assignment.lead_id.in_(list(lead_ids)))
             .group_by(Assignment.lead_id).subquery())
-    return dict(session.execute(select(Assignment.lead_id, Assignment.rule).join(last, Assignment.id == last.c.id))
-                .tuples())
+    rows = session.execute(select(Assignment.lead_id, Assignment.rule).join(last, Assignment.id == last.c.id))
+    return {lead_id: rule for lead_id, rule in rows}
 
 
 def _escalate(session: Session, workspace_id: int, leads: Sequence[Any], now: datetime) -> tuple[int, int]:

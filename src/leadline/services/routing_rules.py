@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
@@ -89,13 +89,14 @@ class RulesIn(BaseModel):
 
     rules: list[RuleIn] = Field(max_length=100, description="In order: the first rule that matches wins")
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> RulesIn:
-        names = [r.name for r in self.rules]
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[RuleIn]) -> list[RuleIn]:
+        names = [r.name for r in rules]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"rule names must be unique: {', '.join(duplicates)}")
-        return self
+        return rules
 
 
 class RuleOut(RuleIn):

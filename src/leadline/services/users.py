@@ -61,7 +61,9 @@ class _UserFields(BaseModel):
 
     @field_validator("holiday_country", check_fields=False)
     @classmethod
-    def _upper(cls, value: str | None) -> str | None:
+    def _known_country(cls, value: str | None) -> str | None:
+        if value:
+            public_holidays(value.upper())  # ValueError if the holidays library does not know it
         return value.upper() if value else None
 
     @model_validator(mode="after")
