@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
+from leadline.cli.routing import route_app, users_app
 from leadline.cli.score import score_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
@@ -33,6 +34,8 @@ leads_app = typer.Typer(help="Read leads.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(leads_app, name="leads")
 app.add_typer(score_app, name="score")
+app.add_typer(users_app, name="users")
+app.add_typer(route_app, name="route")
 app.command()(worker)
 
 def _out() -> Console:
