@@ -109,9 +109,17 @@ class Calendar:
     tz: ZoneInfo
     hours: WorkingHours = DEFAULT_HOURS
     is_holiday: Callable[[date], bool] = field(default=lambda _day: False)
+    #: Windows already computed, by day (routing 10,000 leads asks for the same few days over and over).
+    _memo: dict[date, list[tuple[datetime, datetime]]] = field(default_factory=dict, compare=False, repr=False)
 
     def windows_on(self, day: date) -> list[tuple[datetime, datetime]]:
         """The day's working windows as UTC instants (none on a holiday)."""
+        found = self._memo.get(day)
+        if found is None:
+            found = self._memo[day] = self._windows(day)
+        return found
+
+    def _windows(self, day: date) -> list[tuple[datetime, datetime]]:
         if self.is_holiday(day):
             return []
         spans = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -115,10 +115,16 @@ class Board:
         ids = self.reps.keys() if pool is None else (i for i in pool if i in self.reps)
         return [r for i in ids if (r := self.reps[i]).available and not r.at_quota and r.id not in exclude]
 
+    picks: int = 0
+
     def take(self, rep_id: int, lead: LeadFacts) -> None:
         rep = self.reps[rep_id]
+        # Picks within one batch share `now`; a microsecond per pick keeps their order, so "least recently
+        # assigned" still means something inside a batch (a strict rotation for round robin).
+        self.picks += 1
+        at = self.now + timedelta(microseconds=self.picks) if self.now is not None else None
         self.reps[rep_id] = replace(rep, assigned_today=rep.assigned_today + 1,
-                                    assigned_recent=rep.assigned_recent + 1, last_assigned_at=self.now)
+                                    assigned_recent=rep.assigned_recent + 1, last_assigned_at=at)
         if lead.company_id is not None:
             self.company_owners.setdefault(lead.company_id, rep_id)
 

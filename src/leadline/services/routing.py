@@ -177,7 +177,7 @@ def _write(session: Session, workspace_id: int, assigned: Sequence[Choice], cale
 
 def _history(session: Session, workspace_id: int, items: Sequence[tuple[Choice, datetime | None]], now: datetime,
              actor: str, reason_prefix: str = "") -> None:
-    session.execute(insert(Assignment), [
+    session.execute(insert(Assignment.__table__), [
         {"workspace_id": workspace_id, "lead_id": c.lead_id, "owner_id": c.owner_id,
          "previous_owner_id": c.previous_owner_id, "rule": c.rule, "reason": (reason_prefix + c.reason)[:200],
          "at": now, "actor": actor, "follow_up_due_at": due} for c, due in items])
