@@ -159,7 +159,7 @@ def test_customers_won_at_their_won_date_owned_by_their_sr(db, loaded, deals):
         assert transition.occurred_at == expected
         assert (transition.from_stage, transition.actor_type, transition.actor) == ("mql", "import", "olist demo")
     by_handle = {u.handle: u for u in users.values()}
-    assert all(u.role == "sales" for u in users.values())
+    assert all(u.role == "rep" for u in users.values())
     assert sum("sdr" in _roles(h) for h in by_handle) == len({d["sdr_id"] for d in deals.values()})
     assert sum("sr" in _roles(h) for h in by_handle) == len({d["sr_id"] for d in deals.values()})
     for lead in leads.values():

@@ -26,7 +26,9 @@ from leadline.api.routes import (
     leads,
     qualification,
     reports,
+    routing,
     scoring,
+    users,
     webhooks,
 )
 from leadline.config import Settings, get_settings
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
-                   webhooks):
+                   webhooks, users, routing):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

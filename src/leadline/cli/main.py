@@ -16,6 +16,7 @@ from rich.table import Table
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
 from leadline.cli.qualify import qualify, stages
 from leadline.cli.report import report_app
+from leadline.cli.routing import route_app, users_app
 from leadline.cli.score import score_app
 from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
@@ -40,6 +41,8 @@ leads_app.command("stages")(stages)
 app.add_typer(score_app, name="score")
 app.add_typer(report_app, name="report")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(users_app, name="users")
+app.add_typer(route_app, name="route")
 app.command()(worker)
 
 def _out() -> Console:

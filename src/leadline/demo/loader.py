@@ -32,7 +32,7 @@ Each of the 8,000 marketing qualified leads (MQLs) becomes a lead:
   for the ~8 % of deals that have them, ``has_company`` / ``has_gtin`` (booleans), ``average_stock``,
   ``declared_product_catalog_size`` (a number); ``seller_id`` as ``olist_seller_id``. These exist only for
   converted leads: a predictive model must not use them as features (target leakage).
-- **People.** Every SDR and SR id becomes a user with role ``sales``, handle ``sdr-<first 8 chars>`` or
+- **People.** Every SDR and SR id becomes a user with role ``rep``, handle ``sdr-<first 8 chars>`` or
   ``sr-<first 8 chars>`` and name ``SDR 1a2b3c4d`` / ``SR 1a2b3c4d``. Thirteen ids appear in both columns (the
   same person qualified some deals and closed others; five deals even have the same id in both): that person is
   one user, with handle ``sdr-sr-<first 8 chars>`` and name ``SDR/SR 1a2b3c4d``. 32 SDRs and 22 SRs make 41
@@ -253,7 +253,7 @@ def _ensure_users(session: Session, workspace_id: int, people: dict[str, Person]
     if missing:
         now = utcnow()
         session.execute(insert(USERS), [
-            {"workspace_id": workspace_id, "handle": p.handle, "name": p.name, "email": None, "role": "sales",
+            {"workspace_id": workspace_id, "handle": p.handle, "name": p.name, "email": None, "role": "rep",
              "created_at": now} for p in missing])
         existing = {handle: user_id for handle, user_id in session.execute(query)}
     return {olist_id: existing[p.handle] for olist_id, p in people.items()}

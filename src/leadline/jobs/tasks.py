@@ -8,6 +8,7 @@ from leadline.config import get_settings
 from leadline.jobs.runner import periodic
 from leadline.services.activities import send_due_reminders
 from leadline.services.notifications import SmtpConfig, send_due_emails
+from leadline.services.routing import OVERDUE_BATCH, mark_overdue
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
 from leadline.services.webhook_sender import send_due_webhooks
 from leadline.storage.database import Database
@@ -29,6 +30,8 @@ def remind_tasks(db: Database, now: datetime) -> int:
     """Emit `task.reminder` for follow-up tasks whose reminder time has come."""
     with db.write() as session:
         return send_due_reminders(session, now=now)
+
+
 @periodic("webhook-deliveries", seconds=1)
 def deliver_webhooks(db: Database, now: datetime) -> int:
     """Send due webhook deliveries, one batch per tick (see `services.webhook_sender`)."""
@@ -39,3 +42,15 @@ def deliver_webhooks(db: Database, now: datetime) -> int:
 def send_emails(db: Database, now: datetime) -> int:
     """Send pending notification emails over one SMTP connection (see `services.notifications`)."""
     return send_due_emails(db, smtp=SmtpConfig.of(get_settings()), now=now)
+
+
+@periodic("routing-overdue", seconds=60)
+def mark_overdue_follow_ups(db: Database, now: datetime) -> int:
+    """Flag and escalate leads whose follow-up deadline passed untouched (see `services.routing`)."""
+    total = 0
+    while True:
+        with db.write() as session:
+            marked = mark_overdue(session, now=now).marked
+        total += marked
+        if marked < OVERDUE_BATCH:
+            return total

@@ -8,5 +8,6 @@ from __future__ import annotations
 from leadline.services import (  # noqa: F401
     lifecycle,
     notifications,
+    routing_events,
     webhooks,
 )

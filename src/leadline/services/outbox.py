@@ -90,8 +90,8 @@ def emit_many(session: Session, *, workspace_id: int, topic: str,
     rows = [{"workspace_id": workspace_id, "topic": topic, "consumer": name, "lead_id": lead_id,
              "payload": dict(payload), "created_at": at, "available_at": at, "attempts": 0}
             for lead_id, payload in items for name in names]
-    if rows:
-        session.execute(insert(OutboxMessage), rows)
+    if rows:  # through the table: a plain executemany (the ORM path costs ~3x for 10,000 rows)
+        session.execute(insert(OutboxMessage.__table__), rows)
     return len(rows)
 
 

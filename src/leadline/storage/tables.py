@@ -88,8 +88,22 @@ class User(Base):
     handle: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
-    role: Mapped[str] = mapped_column(String(20), default="sales")
+    role: Mapped[str] = mapped_column(String(20), default="rep")  # rep | manager | admin | marketer
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Routing (see `leadline.core.routing`): where the rep sells, how much, and when they can follow up.
+    territory_countries: Mapped[list[str]] = mapped_column(JSONDocument, default=list, server_default="[]")
+    territory_regions: Mapped[list[str]] = mapped_column(JSONDocument, default=list, server_default="[]")
+    capacity: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: {"mon": ["09:00-17:00"], ...}; None: Monday to Friday 09:00-17:00 (see `core.follow_up`).
+    working_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    holiday_country: Mapped[str | None] = mapped_column(String(2))
+    holiday_subdivision: Mapped[str | None] = mapped_column(String(10))
+    away: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    away_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
 class Company(Base):
@@ -610,3 +624,39 @@ class NotificationEmail(Base):
     sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+class AssignmentRule(Base):
+    """One routing rule of a workspace; `position` orders them and the first that matches a lead wins
+    (see `leadline.core.routing`). The whole list is replaced at once."""
+
+    __tablename__ = "assignment_rules"
+    __table_args__ = (UniqueConstraint("workspace_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    #: The rule as the API takes it: match, strategy, pool, fallback, sla_minutes, escalation...
+    document: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class Assignment(Base):
+    """Every change of a lead's owner, automatic or manual: who, from whom, by which rule, why, when."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        Index("ix_assignments_owner", "workspace_id", "owner_id", "at"),
+        Index("ix_assignments_lead", "workspace_id", "lead_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    previous_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    rule: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    follow_up_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
