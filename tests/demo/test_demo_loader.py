@@ -19,11 +19,12 @@ from sqlalchemy import func, select
 
 from leadline.demo import loader
 from leadline.demo.loader import DemoSummary, load_demo
+from leadline.demo.routing import RULE_NAME
 from leadline.services.leads import timeline
 from leadline.services.workspaces import authenticate, find_workspace
 from leadline.storage.database import Database
 from leadline.storage.migrate import upgrade
-from leadline.storage.tables import Event, EventKey, Lead, StageTransition, User
+from leadline.storage.tables import Assignment, Event, EventKey, Lead, StageTransition, User
 
 ORIGIN_TO_CHANNEL = {
     "organic_search": "seo", "paid_search": "sea", "social": "social", "display": "display", "email": "email",
@@ -73,7 +74,7 @@ def test_counts_match_the_files_and_a_second_load_changes_nothing(db, mqls, deal
     sdrs = {row["sdr_id"] for row in deals.values()}
     srs = {row["sr_id"] for row in deals.values()}
     expected = {"leads": len(mqls), "customers": len(deals), "mqls": len(mqls) - len(deals),
-                "users": len(sdrs | srs), "transitions": len(mqls) + len(deals), "events": len(mqls),
+                "users": len(sdrs | srs) + 1, "transitions": len(mqls) + len(deals), "events": len(mqls),
                 "event_keys": len(mqls)}
     assert (len(mqls), len(deals), len(sdrs), len(srs)) == (8000, 842, 32, 22)  # SOURCE.txt
 
@@ -82,11 +83,14 @@ def test_counts_match_the_files_and_a_second_load_changes_nothing(db, mqls, deal
     assert (first.leads, first.customers, first.owners, first.events) == (
         expected["leads"], expected["customers"], expected["users"], expected["events"])
     assert _snapshot(db, first.workspace_id) == expected
+    # Every open MQL was routed to an SDR by the demo's rule; none was ever touched, so all are overdue now.
+    assert first.routed_mqls == expected["mqls"] and first.overdue == expected["mqls"]
 
     second = load_demo(db)
     assert second.new_leads == 0
-    assert (second.workspace_id, second.leads, second.customers, second.owners, second.events) == (
-        first.workspace_id, first.leads, first.customers, first.owners, first.events)
+    assert (second.workspace_id, second.leads, second.customers, second.owners, second.events, second.routed_mqls,
+            second.overdue) == (first.workspace_id, first.leads, first.customers, first.owners, first.events,
+                                first.routed_mqls, first.overdue)
     assert _snapshot(db, first.workspace_id) == expected
 
 
@@ -198,7 +202,13 @@ def test_a_lead_looks_like_a_captured_lead_with_a_timeline(db, loaded, mqls, dea
         lead = session.scalar(select(Lead).where(Lead.workspace_id == loaded.workspace_id,
                                                  Lead.external_id == plain["mql_id"]))
         history = session.scalars(select(StageTransition).where(StageTransition.lead_id == lead.id)).all()
-    assert (lead.stage, lead.owner_id, lead.first_channel, lead.last_non_direct_touch) == ("mql", None, "direct", None)
+        owner = session.get(User, lead.owner_id)
+        assignments = session.scalars(select(Assignment).where(Assignment.lead_id == lead.id)).all()
+    assert (lead.stage, lead.first_channel, lead.last_non_direct_touch) == ("mql", "direct", None)
+    # Owned by an SDR through the demo's rule, routed in the week of first contact, and overdue (never touched).
+    assert owner is not None and owner.handle.startswith("sdr-") and owner.timezone == "America/Sao_Paulo"
+    assert [(a.rule, a.owner_id) for a in assignments] == [(RULE_NAME, owner.id)]
+    assert lead.created_at <= lead.assigned_at < lead.follow_up_due_at <= lead.overdue_at
     assert [(t.from_stage, t.to_stage, t.occurred_at) for t in history] == [
         ("new", "mql", datetime.fromisoformat(plain["first_contact_date"]).replace(tzinfo=UTC))]
 
@@ -228,7 +238,8 @@ def test_cli_demo_loads_the_workspace_and_prints_a_working_key(tmp_path):
         result = subprocess.run([*_leadline_command(), "demo", "--no-serve"], env=env, capture_output=True,
                                 text=True, timeout=300)
         assert result.returncode == 0, result.stderr
-        assert "8000 leads, 842 customers, 41 owners, 8000 events" in result.stderr
+        assert "8000 leads, 842 customers, 42 users, 8000 events" in result.stderr
+        assert "7158 open MQLs routed to SDRs by a rule, 7158 overdue" in result.stderr
         assert result.stdout.count("\n") == 1  # the key alone on stdout
         keys.append(result.stdout.strip())
     upgrade(url)

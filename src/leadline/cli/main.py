@@ -102,7 +102,8 @@ def demo(
     if starter is not None:  # score the demo with the B2B starter model (once; a later change is kept)
         apply_version(db, workspace.id, starter.version)
     err.print(f"demo workspace loaded: {summary.leads} leads, {summary.customers} customers, "
-              f"{summary.owners} owners, {summary.events} events; scored with the B2B starter model")
+              f"{summary.owners} users, {summary.events} events; scored with the B2B starter model; "
+              f"{summary.routed_mqls} open MQLs routed to SDRs by a rule, {summary.overdue} overdue")
     err.print(f"URL: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
     err.print("API key (read, write, admin):")
     print(key)

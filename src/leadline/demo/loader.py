@@ -66,6 +66,7 @@ from sqlalchemy.orm import Session
 
 from leadline.core.channels import Touch
 from leadline.core.leads import Channel, Stage
+from leadline.demo.routing import route_demo
 from leadline.services.touches import apply_touch
 from leadline.services.workspaces import get_or_create_workspace
 from leadline.storage.database import Database
@@ -126,6 +127,9 @@ class DemoSummary:
     events: int
     #: Leads this call inserted: 8,000 on the first run, 0 on a repeat.
     new_leads: int = 0
+    #: Open MQLs given an owner by the demo's routing rule, and leads flagged overdue (see `demo.routing`).
+    routed_mqls: int = 0
+    overdue: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +387,8 @@ def _summary(session: Session, workspace_id: int, new_leads: int) -> DemoSummary
         owners=count(User.workspace_id == workspace_id, entity=User),
         events=count(Event.workspace_id == workspace_id, entity=Event),
         new_leads=new_leads,
+        routed_mqls=count(Lead.workspace_id == workspace_id, Lead.stage == str(Stage.MQL), Lead.owner_id.is_not(None)),
+        overdue=count(Lead.workspace_id == workspace_id, Lead.overdue_at.is_not(None)),
     )
 
 
@@ -407,5 +413,6 @@ def load_demo(db: Database, *, workspace_slug: str = "demo", progress: bool = Fa
             bar.advance(task, len(chunk))
     if inserted:
         refresh_statistics(db, "leads", "stage_transitions", "events", "event_keys", "users")
+    route_demo(db, workspace_id)
     with db.read() as session:
         return _summary(session, workspace_id, inserted)
