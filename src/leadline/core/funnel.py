@@ -104,37 +104,68 @@ def _days(delta: timedelta) -> float:
     return delta.total_seconds() / 86_400
 
 
-def build_funnel(paths: Iterable[LeadPath], *, visitors: int | None = None) -> Funnel:
-    """The funnel of a cohort of leads (`visitors`: how many visitors the cohort came from, when known)."""
-    counts = dict.fromkeys(STEPS[1:], 0)
-    waits: dict[str, list[float]] = {step: [] for step in STEPS[2:]}
-    for path in paths:
-        for step in reached(path):
-            counts[step] += 1
-        # Time from the previous step the lead actually entered (creation counts as entering "lead").
-        previous_at, previous_step = path.created_at, "lead"
-        for stage in LIFECYCLE_STEPS:
-            at = path.entered.get(stage)
-            if at is None:
-                continue
-            if STEPS.index(previous_step) == STEPS.index(stage.value) - 1 and at >= previous_at:
-                waits[stage.value].append(_days(at - previous_at))
-            previous_at, previous_step = at, stage.value
-    leads = counts["lead"]
+def max_rank(path: LeadPath) -> int:
+    """How far down the lifecycle the lead went: 0 (a lead), 1 (mql) ... 4 (customer)."""
+    return max((LIFECYCLE_STEPS.index(stage) + 1 for stage in path.entered), default=0)
+
+
+def waits_of(path: LeadPath) -> dict[str, float]:
+    """Days from the previous step to each stage, for the stages whose previous step the lead entered itself
+    (creation counts as entering "lead")."""
+    out: dict[str, float] = {}
+    previous_at, previous_step = path.created_at, "lead"
+    for stage in LIFECYCLE_STEPS:
+        at = path.entered.get(stage)
+        if at is None:
+            continue
+        if STEPS.index(previous_step) == STEPS.index(stage.value) - 1 and at >= previous_at:
+            out[stage.value] = _days(at - previous_at)
+        previous_at, previous_step = at, stage.value
+    return out
+
+
+@dataclass(frozen=True)
+class Spread:
+    median: float | None
+    p90: float | None
+
+
+def spread(values: Iterable[float]) -> Spread:
+    ordered = sorted(values)
+    return Spread(quantile(ordered, 0.5), quantile(ordered, 0.9))
+
+
+def funnel_from_counts(leads_by_rank: Mapping[int, int], waits: Mapping[str, Spread], *,
+                       visitors: int | None = None) -> Funnel:
+    """The funnel from how many leads went exactly as far as each rank (0 = lead ... 4 = customer) and the
+    spread of days between consecutive steps: what the database aggregates, so no lead is loaded one by one."""
+    reached_at_least = {step: sum(n for rank, n in leads_by_rank.items() if rank >= i)
+                        for i, step in enumerate(STEPS[1:])}
+    leads = reached_at_least["lead"]
     rows: list[StepResult] = []
     previous: int | None = visitors
     for step in STEPS:
-        count = visitors if step == "visitor" else counts[step]
+        count = visitors if step == "visitor" else reached_at_least[step]
         if count is None:  # visitors unknown: the funnel starts at "lead"
             continue
-        rate = count / previous if previous else None
-        waited = sorted(waits.get(step, []))
-        rows.append(StepResult(step, SECTION_OF[step], count, rate,
+        wait = waits.get(step, Spread(None, None))
+        rows.append(StepResult(step, SECTION_OF[step], count, count / previous if previous else None,
                                wilson(count, previous) if previous else None,
-                               count / leads if leads and step != "visitor" else None,
-                               quantile(waited, 0.5), quantile(waited, 0.9)))
+                               count / leads if leads and step != "visitor" else None, wait.median, wait.p90))
         previous = count
     return Funnel(rows, leads)
+
+
+def build_funnel(paths: Iterable[LeadPath], *, visitors: int | None = None) -> Funnel:
+    """The funnel of a cohort of leads (`visitors`: how many visitors the cohort came from, when known)."""
+    ranks: dict[int, int] = {}
+    waits: dict[str, list[float]] = {step: [] for step in STEPS[2:]}
+    for path in paths:
+        rank = max_rank(path)
+        ranks[rank] = ranks.get(rank, 0) + 1
+        for step, days in waits_of(path).items():
+            waits[step].append(days)
+    return funnel_from_counts(ranks, {step: spread(values) for step, values in waits.items()}, visitors=visitors)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from leadline.core.funnel import quantile, reached
-from leadline.services.reports.cohorts import Dimension, Period, cohort_leads
-from leadline.storage.tables import Campaign, Deal
+from leadline.core.funnel import STEPS, quantile
+from leadline.services.reports.cohorts import Dimension, Period, aggregate_cohorts, dimension_column, lead_filter
+from leadline.storage.tables import Campaign, Deal, Lead
 
 
 @dataclass(frozen=True)
@@ -53,29 +53,26 @@ def _costs(session: Session, workspace_id: int, dimension: Dimension) -> dict[st
     return costs
 
 
-def _revenue(session: Session, workspace_id: int) -> dict[int, Decimal]:
-    rows = session.execute(select(Deal.lead_id, func.sum(Deal.amount)).where(
-        Deal.workspace_id == workspace_id, Deal.outcome == "won", Deal.amount.is_not(None)).group_by(Deal.lead_id))
-    return {lead_id: Decimal(amount) for lead_id, amount in rows}
+def _revenue(session: Session, workspace_id: int, period: Period, dimension: Dimension) -> dict[str, Decimal]:
+    """Won deals' amounts per cohort, summed in SQL."""
+    group = dimension_column(dimension, session.get_bind().dialect.name)
+    assert group is not None
+    rows = session.execute(select(group, func.sum(Deal.amount)).select_from(Deal).join(Lead, Lead.id == Deal.lead_id)
+                           .where(Deal.workspace_id == workspace_id, Deal.outcome == "won", Deal.amount.is_not(None),
+                                  *lead_filter(workspace_id, period)).group_by(group))
+    return {"(none)" if name is None else str(name): Decimal(amount) for name, amount in rows}
 
 
 def channel_report(session: Session, *, workspace_id: int, period: Period = Period(),
                    dimension: Dimension = Dimension.channel) -> list[ChannelRow]:
     if dimension not in (Dimension.channel, Dimension.campaign, Dimension.landing_page):
         raise ValueError("channels report groups by channel, campaign or landing_page")
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    days: dict[str, list[float]] = defaultdict(list)
-    revenue_by_lead = _revenue(session, workspace_id)
-    revenue: dict[str, Decimal] = defaultdict(Decimal)
-    for lead in cohort_leads(session, workspace_id=workspace_id, period=period, dimension=dimension):
-        steps = reached(lead.path)
-        for step in steps:
-            counts[lead.group][step] += 1
-        won = steps.get("customer")
-        if won is not None and won >= lead.path.created_at:
-            days[lead.group].append((won - lead.path.created_at).total_seconds() / 86_400)
-        if lead.lead_id in revenue_by_lead:
-            revenue[lead.group] += revenue_by_lead[lead.lead_id]
+    groups = aggregate_cohorts(session, workspace_id=workspace_id, period=period, dimension=dimension)
+    revenue = _revenue(session, workspace_id, period, dimension)
+    counts: dict[str, dict[str, int]] = {
+        name: {step: sum(n for rank, n in g.by_rank.items() if rank >= i) for i, step in enumerate(STEPS[1:])}
+        for name, g in groups.items()}
+    days = {name: g.days_to_customer or [] for name, g in groups.items()}
     costs = _costs(session, workspace_id, dimension) if dimension is not Dimension.landing_page else {}
     rows = []
     for name, c in counts.items():

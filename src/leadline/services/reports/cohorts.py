@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from leadline.core.funnel import LIFECYCLE_STEPS, LeadPath
@@ -104,3 +104,95 @@ def _cohort_lead(row: list[Any], entered: dict[Stage, datetime]) -> CohortLead:
     group = row[6] if len(row) > 6 else None
     return CohortLead(row[0], "(none)" if group is None else str(group), LeadPath(row[1], dict(entered)), row[2],
                       row[3])
+
+
+# --- set-based aggregation: what the funnel and channel reports read, without loading leads one by one -------
+
+RANKS = {"mql": 1, "sql": 2, "opportunity": 3, "customer": 4}
+
+
+def epoch(column: Any, dialect: str) -> ColumnElement[float]:
+    """Seconds since 1970 as a float, in SQL (SQLite stores timestamps as UTC text)."""
+    if dialect == "postgresql":
+        return func.extract("epoch", column)
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def stage_pivot(workspace_id: int, dialect: str) -> Any:
+    """Per lead: how far it went (rank 1-4) and when it first entered each funnel stage (epoch seconds)."""
+    rank = case(RANKS, value=StageTransition.to_stage)
+    firsts = [func.min(case((StageTransition.to_stage == stage, epoch(StageTransition.occurred_at, dialect))))
+              .label(f"{stage}_at") for stage in FUNNEL_STAGES]
+    return (select(StageTransition.lead_id, func.max(rank).label("rank"), *firsts)
+            .where(StageTransition.workspace_id == workspace_id, StageTransition.to_stage.in_(FUNNEL_STAGES))
+            .group_by(StageTransition.lead_id).subquery("reach"))
+
+
+@dataclass
+class GroupAggregate:
+    """One cohort's aggregates."""
+
+    by_rank: dict[int, int]
+    first_created: datetime | None = None
+    stuck: dict[str, int] | None = None
+    #: Days between consecutive steps, per step, for the leads that entered both.
+    waits: dict[str, list[float]] | None = None
+    days_to_customer: list[float] | None = None
+
+
+def aggregate_cohorts(session: Session, *, workspace_id: int, period: Period, dimension: Dimension | None,
+                      segment_id: int | None = None, stuck_before: datetime | None = None,
+                      with_waits: bool = True) -> dict[str, GroupAggregate]:
+    """Two grouped queries: counts per (cohort, rank, stuck stage) with the first creation time, then the
+    stage times of the leads that entered any stage (for waits), as floats."""
+    import numpy as np
+
+    dialect = session.get_bind().dialect.name
+    group = dimension_column(dimension, dialect)
+    grp = (group if group is not None else literal("all")).label("grp")
+    reach = stage_pivot(workspace_id, dialect)
+    stuck = (case((and_(Lead.stage.in_(("mql", "sql", "opportunity")),
+                        func.coalesce(Lead.stage_changed_at, Lead.created_at) < stuck_before), Lead.stage),
+                  else_=None) if stuck_before is not None else literal(None)).label("stuck")
+    rank = func.coalesce(reach.c.rank, 0).label("rank")
+    counts = (select(grp, rank, stuck, func.count(), func.min(Lead.created_at, type_=UTCDateTime()))
+              .select_from(Lead).outerjoin(reach, reach.c.lead_id == Lead.id)
+              .where(*lead_filter(workspace_id, period, segment_id)).group_by(grp, rank, stuck))
+    out: dict[str, GroupAggregate] = {}
+    for name, lead_rank, stuck_stage, count, first in session.execute(counts):
+        key = "(none)" if name is None else str(name)
+        agg = out.setdefault(key, GroupAggregate({}, None, {}, {}, []))
+        agg.by_rank[int(lead_rank)] = agg.by_rank.get(int(lead_rank), 0) + int(count)
+        agg.first_created = first if agg.first_created is None or (first and first < agg.first_created) \
+            else agg.first_created
+        if stuck_stage is not None and agg.stuck is not None:
+            agg.stuck[str(stuck_stage)] = agg.stuck.get(str(stuck_stage), 0) + int(count)
+    if not with_waits or not out:
+        return out
+    times = (select(grp, epoch(Lead.created_at, dialect), *[reach.c[f"{s}_at"] for s in FUNNEL_STAGES])
+             .select_from(Lead).join(reach, reach.c.lead_id == Lead.id)
+             .where(*lead_filter(workspace_id, period, segment_id)))
+    rows = session.execute(times).all()
+    if not rows:
+        return out
+    names = np.array(["(none)" if r[0] is None else str(r[0]) for r in rows])
+    matrix = np.array([r[1:] for r in rows], dtype=float)  # created, mql, sql, opportunity, customer (NaN: never)
+    for key, agg in out.items():
+        mine = matrix[names == key]
+        agg.waits = _waits(mine)
+        customer = mine[:, 4]
+        done = ~np.isnan(customer) & (customer >= mine[:, 0])
+        agg.days_to_customer = ((customer[done] - mine[done, 0]) / 86_400).tolist()
+    return out
+
+
+def _waits(mine: Any) -> dict[str, list[float]]:
+    """Days from the previous step to each stage, counting only leads that entered both steps themselves."""
+    import numpy as np
+
+    waits: dict[str, list[float]] = {}
+    for column, stage in enumerate(FUNNEL_STAGES, start=1):
+        at, before = mine[:, column], mine[:, column - 1]
+        ok = ~np.isnan(at) & ~np.isnan(before) & (at >= before)
+        waits[stage] = ((at[ok] - before[ok]) / 86_400).tolist()
+    return waits

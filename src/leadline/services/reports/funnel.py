@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from leadline.core.funnel import Funnel, LeadPath, Maturity, build_funnel, maturity, quantile, reached
-from leadline.services.reports.cohorts import Dimension, Period, cohort_leads
+from leadline.core.funnel import Funnel, Maturity, funnel_from_counts, maturity, spread
+from leadline.services.reports.cohorts import Dimension, GroupAggregate, Period, aggregate_cohorts
 from leadline.storage.tables import Visitor
 from leadline.storage.types import utcnow
 
@@ -53,32 +53,31 @@ def funnel_report(session: Session, *, workspace_id: int, period: Period = Perio
                   dimension: Dimension | None = None, segment_id: int | None = None,
                   stuck_after: timedelta = DEFAULT_STUCK, as_of: datetime | None = None) -> FunnelReport:
     now = as_of or utcnow()
-    paths: dict[str, list[LeadPath]] = defaultdict(list)
-    stuck: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    starts: dict[str, datetime] = {}
-    to_customer: list[float] = []
-    for lead in cohort_leads(session, workspace_id=workspace_id, period=period, dimension=dimension,
-                             segment_id=segment_id):
-        paths[lead.group].append(lead.path)
-        starts[lead.group] = min(starts.get(lead.group, lead.path.created_at), lead.path.created_at)
-        won = reached(lead.path).get("customer")
-        if won is not None and won >= lead.path.created_at:
-            to_customer.append((won - lead.path.created_at).total_seconds() / 86_400)
-        entered = lead.stage_changed_at or lead.path.created_at
-        if lead.stage in OPEN_FUNNEL_STAGES and now - entered > stuck_after:
-            stuck[lead.group][lead.stage] += 1
-    typical = quantile(sorted(to_customer), 0.9)
+    groups = aggregate_cohorts(session, workspace_id=workspace_id, period=period, dimension=dimension,
+                               segment_id=segment_id, stuck_before=now - stuck_after)
+    to_customer = [d for g in groups.values() for d in g.days_to_customer or []]
+    typical = spread(to_customer).p90
+
+    def cohort(name: str, parts: list[GroupAggregate], visitors: int | None = None) -> CohortFunnel:
+        by_rank: dict[int, int] = defaultdict(int)
+        waits: dict[str, list[float]] = defaultdict(list)
+        stuck: dict[str, int] = defaultdict(int)
+        for part in parts:
+            for rank, count in part.by_rank.items():
+                by_rank[rank] += count
+            for step, values in (part.waits or {}).items():
+                waits[step].extend(values)
+            for stage, count in (part.stuck or {}).items():
+                stuck[stage] += count
+        firsts = [p.first_created for p in parts if p.first_created is not None]
+        start = period.start or (min(firsts) if firsts else None)
+        funnel = funnel_from_counts(by_rank, {step: spread(v) for step, v in waits.items()}, visitors=visitors)
+        return CohortFunnel(name, funnel, maturity(start, now, typical) if start else None, dict(stuck))
+
+    total_leads = sum(sum(g.by_rank.values()) for g in groups.values())
     anonymous = _anonymous_visitors(session, workspace_id, period) if segment_id is None else 0
-    cohorts = [CohortFunnel(name, build_funnel(group), maturity(starts[name], now, typical), dict(stuck[name]))
-               for name, group in sorted(paths.items())] if dimension is not None else []
-    everyone = [p for group in paths.values() for p in group]
-    total_stuck: dict[str, int] = defaultdict(int)
-    for per_stage in stuck.values():
-        for stage, count in per_stage.items():
-            total_stuck[stage] += count
-    start = period.start or (min(starts.values()) if starts else None)
     # Without any anonymous visitor on record (leads sent by API or import) the funnel starts at "lead".
-    total = CohortFunnel("all", build_funnel(everyone, visitors=anonymous + len(everyone) if anonymous else None),
-                         maturity(start, now, typical) if start else None, dict(total_stuck))
+    total = cohort("all", list(groups.values()), visitors=anonymous + total_leads if anonymous else None)
+    cohorts = ([cohort(name, [g]) for name, g in sorted(groups.items())] if dimension is not None else [])
     return FunnelReport(period, dimension.value if dimension else None, typical,
                         stuck_after.total_seconds() / 86_400, total, cohorts)
