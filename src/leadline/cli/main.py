@@ -15,6 +15,7 @@ from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
 from leadline.cli.score import score_app
+from leadline.cli.segments import segments_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
@@ -33,6 +34,7 @@ leads_app = typer.Typer(help="Read leads.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(leads_app, name="leads")
 app.add_typer(score_app, name="score")
+app.add_typer(segments_app, name="segments")
 app.command()(worker)
 
 def _out() -> Console:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from leadline.jobs.runner import periodic
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
+from leadline.services.segments.membership import recheck_due
 from leadline.storage.database import Database
 
 
@@ -19,3 +20,10 @@ def refresh_scores(db: Database, now: datetime) -> int:
             moved = refresh_due(session, now=now)
         total += moved
     return total
+
+
+@periodic("segments", seconds=1)
+def recheck_segments(db: Database, now: datetime) -> int:
+    """Dynamic-segment memberships: leads marked dirty by changes, and memberships whose time window passed
+    (see `services.segments.membership`)."""
+    return recheck_due(db, now)

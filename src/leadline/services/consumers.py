@@ -4,3 +4,5 @@ Add a module here when it registers consumers with `@outbox.consumer(...)`.
 """
 
 from __future__ import annotations
+
+from leadline.services.segments import membership as _segments  # noqa: F401 - lead.stage_changed -> dirty leads

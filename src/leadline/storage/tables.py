@@ -396,6 +396,12 @@ class Segment(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(10), default="dynamic")  # dynamic | static
     filter: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    description: Mapped[str | None] = mapped_column(Text)
+    #: A persona is a segment with a fit profile: {"description": ..., "traits": {...}} (free-form for now).
+    persona: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    #: What the filter reads: {"fields": [...], "event_types": [...], "windowed": bool, "enters_by_time": bool};
+    #: ingest reads only this to decide whether a change can move a lead in or out of some segment.
+    dependencies: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -411,3 +417,14 @@ class SegmentMembership(Base):
     workspace_id: Mapped[int] = mapped_column(BigId)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class SegmentDirtyLead(Base):
+    """A lead whose dynamic-segment memberships must be re-checked at `due_at` (now after a change; later for
+    a lead that may enter a segment by time alone). One row per lead: the earliest due time wins."""
+
+    __tablename__ = "segment_dirty_leads"
+
+    workspace_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
