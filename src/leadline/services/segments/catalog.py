@@ -60,6 +60,8 @@ def parse_or_invalid(source: str | Mapping[str, Any], field: str = "filter") -> 
     try:
         return parse_any(source)
     except FilterError as exc:
+        if exc.where.startswith("column "):  # a syntax error in the text form: where in the text
+            raise Invalid([FieldProblem(field, f"{exc.where}: {exc.reason}")]) from None
         where = f"{field}.{exc.where}" if exc.where else field
         raise Invalid([FieldProblem(where, exc.reason)]) from None
 
