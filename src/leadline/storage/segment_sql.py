@@ -164,9 +164,12 @@ class SegmentCompiler:
                 return exists(select(EVENTS.c.id).where(correlated))
             counted = select(func.count()).select_from(EVENTS).where(correlated).scalar_subquery()
             return counted >= leaf.at_least
-        grouped = select(EVENTS.c.lead_id).where(match, EVENTS.c.lead_id.is_not(None))
+        # coalesce: anonymous events (NULL lead) read as lead 0, which is no lead, so NOT IN stays exact; and no
+        # predicate on lead_id tempts SQLite into walking the whole (workspace, lead) index in lead order.
+        lead = func.coalesce(EVENTS.c.lead_id, 0)
+        grouped = select(lead).where(match)
         if leaf.at_least > 1:
-            grouped = grouped.group_by(EVENTS.c.lead_id).having(func.count() >= leaf.at_least)
+            grouped = grouped.group_by(lead).having(func.count() >= leaf.at_least)
         return LEADS.c.id.in_(grouped)
 
     # -- the tree -----------------------------------------------------------------------------------------------

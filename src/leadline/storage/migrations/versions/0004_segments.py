@@ -60,8 +60,12 @@ def upgrade() -> None:
     with op.batch_alter_table('segment_dirty_leads', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_segment_dirty_leads_due_at'), ['due_at'], unique=False)
 
+    # Segments count "did X in the last D days" from one type's recent events (bench/segment_count.py).
+    op.create_index('ix_events_type_time', 'events', ['workspace_id', 'type', 'occurred_at', 'lead_id'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index('ix_events_type_time', table_name='events')
     with op.batch_alter_table('segment_dirty_leads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_segment_dirty_leads_due_at'))
 
