@@ -9,7 +9,7 @@ from leadline.core.lead_input import LeadInput
 from leadline.jobs.runner import Worker
 from leadline.services import outbox
 from leadline.services.events import EventDraft, record_events
-from leadline.services.leads import WriteMode, update_lead, upsert_lead
+from leadline.services.leads import WriteMode, update_lead, upsert_lead, upsert_many
 from leadline.services.segments import catalog
 from leadline.services.segments.membership import recheck_due
 from leadline.services.workspaces import get_or_create_workspace
@@ -89,6 +89,16 @@ def test_field_changes_move_leads_and_unrelated_changes_mark_nothing(db, seen):
     outbox.drain(db)
     assert list(_members(db, segment_id)) == [lead_id]
     assert seen == [("segment.entered", lead_id, str(segment_id))]
+
+
+def test_imported_leads_enter(db, seen):
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        segment_id = catalog.create_segment(session, workspace.id, name="France", filter="country = FR").id
+        upsert_many(session, workspace.id, [LeadInput(email="a@x.example", country="FR"),
+                                            LeadInput(email="b@x.example", country="DE")], mode=WriteMode.OVERWRITE)
+    Worker(db).tick(now=datetime.now(UTC))
+    assert len(_members(db, segment_id)) == 1 and [t for t, _, _ in seen] == ["segment.entered"]
 
 
 def test_a_new_segment_starts_with_its_current_members_quietly(db, seen):

@@ -26,7 +26,7 @@ from leadline.services.companies import (
 from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.refresh import SCORE_ATTRIBUTES, refresh_leads
-from leadline.services.segments.membership import input_fields, mark_lead_fields
+from leadline.services.segments.membership import input_fields, mark_imported, mark_lead_fields
 from leadline.services.touches import apply_touch
 from leadline.storage.bulk import bulk_insert, executemany
 from leadline.storage.tables import Company, Event, Lead
@@ -456,5 +456,6 @@ def upsert_many(
         executemany(conn, _update_by_id(), (*_UPDATE_COLUMNS, "_id"),
                     [tuple(row[c] for c in (*_UPDATE_COLUMNS, "_id")) for row in changed])
     _refresh_scores(session, workspace_id, inputs, company_ids.values(), now)
+    mark_imported(session, workspace_id, inputs, now=now)
     return BulkResult(created=len(new_states), updated=len(changed),
                       unchanged=len(inputs) - len(new_states) - len(changed))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from leadline.core.segments import FIELDS, SCORE_FIELDS, Filter, parse_filter, w
 from leadline.services import outbox
 from leadline.storage.database import Database
 from leadline.storage.segment_sql import EVENTS, SegmentCompiler, matching_leads, window_starts
-from leadline.storage.tables import OutboxMessage, Segment, SegmentDirtyLead, SegmentMembership
+from leadline.storage.tables import Lead, OutboxMessage, Segment, SegmentDirtyLead, SegmentMembership
 from leadline.storage.types import UTCDateTime
 
 BATCH = 500
@@ -141,6 +141,18 @@ def mark_lead_fields(session: Session, workspace_id: int, lead_ids: Iterable[int
     if fields is not None and not (set(fields) & deps.fields):
         return 0
     return mark_dirty(session, workspace_id, lead_ids, now=now)
+
+
+def mark_imported(session: Session, workspace_id: int, inputs: Sequence[LeadInput], *, now: datetime) -> int:
+    """After a chunk of an import: the leads it named, when some segment reads a field it gives."""
+    deps = workspace_dependencies(session, workspace_id)
+    if not deps.any_segment or not inputs or not set().union(*map(input_fields, inputs)) & deps.fields:
+        return 0
+    emails = [d.email for d in inputs if d.email]
+    phones = [d.phone for d in inputs if not d.email and d.phone]
+    ids = session.scalars(select(Lead.id).where(Lead.workspace_id == workspace_id, or_(
+        Lead.email.in_(emails), and_(Lead.email.is_(None), Lead.phone.in_(phones)))))
+    return mark_dirty(session, workspace_id, ids, now=now)
 
 
 @outbox.consumer("segments-stage", "lead.stage_changed")
