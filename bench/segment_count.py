@@ -10,7 +10,7 @@ clicks, 1 % quote requests...; busy leads far busier than others. Then times `co
 API and CLI call) for each filter below, `--repeat` times, and prints the best and the first run (the first
 reads from a cold-ish page cache), with SQLite's query plan. `--postgres` copies the same data into the
 database `leadline_bench_segments` on that server (dropped and created again) and times the same counts.
-`--no-type-index` drops the events index `(workspace_id, type, occurred_at, lead_id)` that migration 0004 adds
+`--no-type-index` drops the events index `(workspace_id, type, occurred_at)` that migration 0004 adds
 for segments (bench/README.md has its ingest cost).
 """
 
@@ -44,7 +44,7 @@ FILTERS = {
     "pricing 3x ever and FR/BE": 'did page_view where path = "/pricing" at least 3 times and country in [FR, BE]',
     "no email open in 30 days, MQL": "never did email_open in the last 30 days and stage = mql",
 }
-TYPE_INDEX = "CREATE INDEX IF NOT EXISTS ix_events_type_time ON events (workspace_id, type, occurred_at, lead_id)"
+TYPE_INDEX = "CREATE INDEX IF NOT EXISTS ix_events_type_time ON events (workspace_id, type, occurred_at)"
 PG_NAME = "leadline_bench_segments"
 LEAD_COLUMNS = ("id", "workspace_id", "email", "country", "custom", "stage", "temperature", "score", "fit_score",
                 "engagement_score", "unsubscribed", "mql_ready", "created_at", "updated_at")
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", help="a PostgreSQL server URL to time the same counts on")
     parser.add_argument("--no-type-index", action="store_true",
-                        help="drop (workspace_id, type, occurred_at, lead_id) first, to see what it brings")
+                        help="drop (workspace_id, type, occurred_at) first, to see what it brings")
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--plans", action="store_true", help="print SQLite's query plans")
     args = parser.parse_args()

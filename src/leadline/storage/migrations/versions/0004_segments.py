@@ -61,7 +61,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_segment_dirty_leads_due_at'), ['due_at'], unique=False)
 
     # Segments count "did X in the last D days" from one type's recent events (bench/segment_count.py).
-    op.create_index('ix_events_type_time', 'events', ['workspace_id', 'type', 'occurred_at', 'lead_id'], unique=False)
+    op.create_index('ix_events_type_time', 'events', ['workspace_id', 'type', 'occurred_at'], unique=False)
 
 
 def downgrade() -> None:
