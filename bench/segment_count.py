@@ -92,8 +92,10 @@ def generate(path: Path, leads: int, events: int, seed: int = 11) -> float:
     return time.perf_counter() - started
 
 
-def time_counts(db: Database, repeat: int, plans: bool) -> None:
+def time_counts(db: Database, repeat: int, plans: bool, only: str | None = None) -> None:
     for label, source in FILTERS.items():
+        if only and only not in label:
+            continue
         flt = parse_any(source)
         runs = []
         count = 0
@@ -156,6 +158,7 @@ def main() -> None:
     parser.add_argument("--no-type-index", action="store_true",
                         help="drop (workspace_id, type, occurred_at) first, to see what it brings")
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--only", help="time only the filters whose label contains this")
     parser.add_argument("--plans", action="store_true", help="print SQLite's query plans")
     args = parser.parse_args()
     path = Path(tempfile.gettempdir()) / f"leadline-bench-segments-{args.leads}-{args.events}.db"
@@ -171,12 +174,12 @@ def main() -> None:
     print(f"  type index {'dropped' if args.no_type_index else 'ready'} in {time.perf_counter() - started:.0f} s")
     db = Database(f"sqlite:///{path}")
     print(f"SQLite, {args.leads:,} leads / {args.events:,} events:")
-    time_counts(db, args.repeat, args.plans)
+    time_counts(db, args.repeat, args.plans, args.only)
     db.dispose()
     if args.postgres:
         pg = Database(copy_to_postgres(path, args.postgres))
         print(f"PostgreSQL, {args.leads:,} leads / {args.events:,} events:")
-        time_counts(pg, args.repeat, plans=False)
+        time_counts(pg, args.repeat, plans=False, only=args.only)
         pg.dispose()
 
 

@@ -219,9 +219,10 @@ def recheck_segment(session: Session, segment: Segment, lead_ids: list[int], now
                        .values(expires_at=bindparam("expires", type_=UTCDateTime)))
             session.execute(by_lead, [{"lead": lead_id, "expires": changes.get(lead_id)} for lead_id in staying])
         if flt.enters_by_time:
-            later = [(lead_id, at) for lead_id, at in changes.items() if lead_id not in members]
-            for lead_id, at in later:
-                _upsert_dirty(session, [{"workspace_id": ws, "lead_id": lead_id, "due_at": at}])
+            later = [{"workspace_id": ws, "lead_id": lead_id, "due_at": at}
+                     for lead_id, at in sorted(changes.items()) if lead_id not in members]
+            if later:
+                _upsert_dirty(session, later)
     payload = {"segment_id": str(segment.id)}
     outbox.emit_many(session, workspace_id=ws, topic=ENTERED, items=[(i, payload) for i in entered], now=now)
     outbox.emit_many(session, workspace_id=ws, topic=LEFT, items=[(i, payload) for i in left], now=now)
@@ -278,8 +279,15 @@ def expire_memberships(session: Session, now: datetime) -> int:
 def recheck_due(db: Database, now: datetime) -> int:
     """The worker's job: expired memberships, then due dirty leads, in batches of `BATCH` leads, each batch
     in its own short write transaction; returns how many leads were re-checked."""
-    with db.write() as session:
-        expire_memberships(session, now)
+    with db.read() as session:  # the usual case, nothing due, costs two index probes and no write lock
+        expired = session.scalar(select(SegmentMembership.lead_id).where(SegmentMembership.expires_at <= now)
+                                 .limit(1))
+        dirty = session.scalar(select(SegmentDirtyLead.lead_id).where(SegmentDirtyLead.due_at <= now).limit(1))
+    if expired is None and dirty is None:
+        return 0
+    if expired is not None:
+        with db.write() as session:
+            expire_memberships(session, now)
     total = 0
     for _ in range(MAX_BATCHES_PER_RUN):
         with db.write() as session:
