@@ -28,6 +28,7 @@ from leadline.api.routes import (
     reports,
     routing,
     scoring,
+    segments,
     users,
     webhooks,
 )
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
-                   webhooks, users, routing):
+                   webhooks, users, routing, segments):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

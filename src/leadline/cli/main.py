@@ -18,6 +18,7 @@ from leadline.cli.qualify import qualify, stages
 from leadline.cli.report import report_app
 from leadline.cli.routing import route_app, users_app
 from leadline.cli.score import score_app
+from leadline.cli.segments import segments_app
 from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
@@ -43,6 +44,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(users_app, name="users")
 app.add_typer(route_app, name="route")
+app.add_typer(segments_app, name="segments")
 app.command()(worker)
 
 def _out() -> Console:

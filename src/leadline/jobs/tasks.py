@@ -10,6 +10,7 @@ from leadline.services.activities import send_due_reminders
 from leadline.services.notifications import SmtpConfig, send_due_emails
 from leadline.services.routing import OVERDUE_BATCH, mark_overdue
 from leadline.services.scoring.refresh import DUE_BATCH, refresh_due
+from leadline.services.segments.membership import recheck_due
 from leadline.services.webhook_sender import send_due_webhooks
 from leadline.storage.database import Database
 
@@ -54,3 +55,10 @@ def mark_overdue_follow_ups(db: Database, now: datetime) -> int:
         total += marked
         if marked < OVERDUE_BATCH:
             return total
+
+
+@periodic("segments", seconds=1)
+def recheck_segments(db: Database, now: datetime) -> int:
+    """Dynamic-segment memberships: leads marked dirty by changes, and memberships whose time window passed
+    (see `services.segments.membership`)."""
+    return recheck_due(db, now)

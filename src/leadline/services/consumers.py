@@ -11,3 +11,4 @@ from leadline.services import (  # noqa: F401
     routing_events,
     webhooks,
 )
+from leadline.services.segments import membership as _segments  # noqa: F401  (lead.stage_changed -> dirty leads)

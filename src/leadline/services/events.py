@@ -25,6 +25,7 @@ from leadline.core.scoring.signals import CHECKED_TYPES as AUTOMATION_CHECKED
 from leadline.services.email_states import apply_email_states
 from leadline.services.leads import WriteMode, follow_merges, upsert_lead
 from leadline.services.scoring.realtime import score_events
+from leadline.services.segments.membership import mark_event_leads
 from leadline.services.touches import TouchBatch
 from leadline.services.workspaces import WorkspacePolicy
 from leadline.storage.bulk import bulk_insert, select_in
@@ -232,6 +233,7 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
     if rows:
         apply_email_states(session, ws, EVENT_INDEX, rows)
         score_events(session, ws, EVENT_INDEX, rows, now=now)
+        mark_event_leads(session, ws, ((row[5], row[2]) for row in rows), now=now)  # lead_id, type
     return [outcomes[i] for i in range(len(drafts))]
 
 

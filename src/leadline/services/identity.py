@@ -46,6 +46,7 @@ from leadline.services.errors import Conflict, NotFound
 from leadline.services.leads import MAX_MERGE_HOPS, follow_merges, get_lead
 from leadline.services.scoring.bulk import rescore_leads
 from leadline.services.scoring.refresh import SCORE_ATTRIBUTES
+from leadline.services.segments.membership import mark_lead_fields
 from leadline.services.touches import apply_touch
 from leadline.storage.tables import Company, Event, Lead, LeadMerge, User, Visitor
 from leadline.storage.types import UTCDateTime, utcnow
@@ -190,6 +191,7 @@ def merge_leads(session: Session, workspace_id: int, survivor_id: int, other_id:
     session.add(merge)
     session.flush()
     _rescore(session, workspace_id, [survivor, other], cause="merge")
+    mark_lead_fields(session, workspace_id, [survivor.id, other.id], None, now=now)
     return merge
 
 
@@ -270,6 +272,7 @@ def unmerge(session: Session, workspace_id: int, merge_id: int, *, actor: str) -
     merge.survivor_before = {**merge.survivor_before, "_undone_by": actor[:200]}
     session.flush()
     _rescore(session, workspace_id, [survivor, merged], cause="unmerge")
+    mark_lead_fields(session, workspace_id, [survivor.id, merged.id], None, now=now)
     return survivor, merged
 
 

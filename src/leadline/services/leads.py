@@ -26,6 +26,7 @@ from leadline.services.companies import (
 from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.refresh import SCORE_ATTRIBUTES, refresh_leads
+from leadline.services.segments.membership import input_fields, mark_imported, mark_lead_fields
 from leadline.services.touches import apply_touch
 from leadline.storage.bulk import bulk_insert, executemany
 from leadline.storage.tables import Company, Event, Lead
@@ -162,6 +163,7 @@ def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: Wri
                 Lead.workspace_id == lead.workspace_id, Lead.company_id == lead.company_id, Lead.id != lead.id,
                 Lead.merged_into_id.is_(None))).all()
             refresh_leads(session, lead.workspace_id, colleagues, cause="company", at=at)
+    mark_lead_fields(session, lead.workspace_id, [lead.id], input_fields(data), now=at)
 
 
 def update_lead(session: Session, workspace_id: int, lead_id: int, data: LeadInput) -> Lead:
@@ -454,5 +456,6 @@ def upsert_many(
         executemany(conn, _update_by_id(), (*_UPDATE_COLUMNS, "_id"),
                     [tuple(row[c] for c in (*_UPDATE_COLUMNS, "_id")) for row in changed])
     _refresh_scores(session, workspace_id, inputs, company_ids.values(), now)
+    mark_imported(session, workspace_id, inputs, now=now)
     return BulkResult(created=len(new_states), updated=len(changed),
                       unchanged=len(inputs) - len(new_states) - len(changed))

@@ -26,6 +26,9 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('filter', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('persona', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('dependencies', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_segments_workspace_id_workspaces'), ondelete='CASCADE'),
@@ -48,8 +51,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_segment_memberships_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index('ix_segment_memberships_lead', ['workspace_id', 'lead_id'], unique=False)
 
+    op.create_table('segment_dirty_leads',
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('workspace_id', 'lead_id', name=op.f('pk_segment_dirty_leads'))
+    )
+    with op.batch_alter_table('segment_dirty_leads', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_segment_dirty_leads_due_at'), ['due_at'], unique=False)
+
+    # Segments count "did X in the last D days" from one type's recent events (bench/segment_count.py).
+    op.create_index('ix_events_type_time', 'events', ['workspace_id', 'type', 'occurred_at'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index('ix_events_type_time', table_name='events')
+    with op.batch_alter_table('segment_dirty_leads', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_segment_dirty_leads_due_at'))
+
+    op.drop_table('segment_dirty_leads')
     with op.batch_alter_table('segment_memberships', schema=None) as batch_op:
         batch_op.drop_index('ix_segment_memberships_lead')
         batch_op.drop_index(batch_op.f('ix_segment_memberships_expires_at'))
