@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from leadline.services.funnel_facts import refresh_funnel_facts
 from leadline.services.workspaces import get_or_create_workspace
 from leadline.storage.database import Database
 from leadline.storage.migrate import upgrade
@@ -36,6 +37,8 @@ def env(tmp_path):
             session.add(StageTransition(workspace_id=ws.id, lead_id=lead.id, from_stage="new", to_stage="mql",
                                         occurred_at=datetime(2026, 1, 5, tzinfo=UTC), actor_type="test"))
         session.add(Campaign(workspace_id=ws.id, name="brand", channel="seo", cost=Decimal(50)))
+        session.flush()
+        refresh_funnel_facts(session, workspace_id=ws.id)
     db.dispose()
     return {**os.environ, "LEADLINE_DATABASE_URL": url}
 

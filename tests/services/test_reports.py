@@ -11,6 +11,7 @@ import pytest
 
 from leadline.core.channels import Touch
 from leadline.services.events import EventDraft, record_events
+from leadline.services.funnel_facts import refresh_funnel_facts
 from leadline.services.reports.attribution import attribution_report
 from leadline.services.reports.channels import channel_report
 from leadline.services.reports.cohorts import Dimension, Period
@@ -74,6 +75,8 @@ def ws(db: Database) -> dict[str, int]:
             EventDraft(type="form_submit", lead_id=ids["c"], occurred_at=day(20), source=Touch(channel="social")),
         ])
         ids["workspace"] = workspace.id
+    with db.write() as session:  # the history went in directly: derive the leads' funnel rollup
+        refresh_funnel_facts(session, workspace_id=ids["workspace"])
     return ids
 
 

@@ -67,6 +67,7 @@ from sqlalchemy.orm import Session
 from leadline.core.channels import Touch
 from leadline.core.leads import Channel, Stage
 from leadline.demo.routing import route_demo
+from leadline.services.funnel_facts import refresh_funnel_facts
 from leadline.services.touches import apply_touch
 from leadline.services.workspaces import get_or_create_workspace
 from leadline.storage.database import Database
@@ -412,6 +413,8 @@ def load_demo(db: Database, *, workspace_slug: str = "demo", progress: bool = Fa
                 inserted += _load_chunk(session, workspace_id, chunk, people, user_ids)
             bar.advance(task, len(chunk))
     if inserted:
+        with db.write() as session:  # the stage history went in in bulk: derive the leads' funnel rollup
+            refresh_funnel_facts(session, workspace_id=workspace_id)
         refresh_statistics(db, "leads", "stage_transitions", "events", "event_keys", "users")
     route_demo(db, workspace_id)
     with db.read() as session:

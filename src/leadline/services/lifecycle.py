@@ -21,6 +21,7 @@ from leadline.core.lifecycle import (
 )
 from leadline.services import outbox
 from leadline.services.errors import Conflict, Invalid, NotFound
+from leadline.services.funnel_facts import record_entry
 from leadline.storage.tables import Lead, MqlReview, OutboxMessage, StageTransition, Workspace
 from leadline.storage.types import utcnow
 
@@ -60,6 +61,7 @@ def change_stage(session: Session, *, workspace_id: int, lead: Lead | int, to: S
         raise Conflict(refused.message, field="stage")
     at = now or utcnow()
     row.stage, row.stage_changed_at, row.status = to.value, at, None
+    record_entry(row, to.value, at)
     text = reason if not note else f"{reason}: {note}" if reason else note
     transition = StageTransition(workspace_id=workspace_id, lead_id=row.id, from_stage=current.value,
                                  to_stage=to.value, occurred_at=at, actor_type=actor.type.value,

@@ -200,6 +200,14 @@ class Lead(Base):
     bant_need: Mapped[str | None] = mapped_column(Text)
     bant_timeline: Mapped[str | None] = mapped_column(String(20))
     stage_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Funnel rollup, kept by `services.lifecycle.change_stage` (bulk writers of stage history call
+    # `services.funnel_facts.refresh_funnel_facts`): how far the lead went (0 lead, 1 mql ... 4 customer) and
+    # when it first entered each funnel stage, so reports count a million leads without reading their history.
+    funnel_rank: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    mql_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sql_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opportunity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    customer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Campaign(Base):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from leadline.core.attribution import DEFAULT_HALF_LIFE_DAYS, Journey, Model, Touch, attribute
 from leadline.core.funnel import reached
-from leadline.services.reports.cohorts import Period, cohort_leads
+from leadline.services.reports.cohorts import FUNNEL_STAGES, Period, cohort_leads
 from leadline.storage.tables import Event
 
 ACTION_TOUCHES = ("form_submit", "email_click", "download", "webinar_registered", "webinar_attended",
@@ -64,7 +64,8 @@ def attribution_report(session: Session, *, workspace_id: int, period: Period = 
                        half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> AttributionReport:
     """Conversions (leads reaching `outcome`) that happened in the period, credited by channel or campaign."""
     converted: dict[int, tuple[datetime, datetime, datetime | None]] = {}
-    for lead in cohort_leads(session, workspace_id=workspace_id, period=Period()):
+    rank = FUNNEL_STAGES.index(outcome) + 1
+    for lead in cohort_leads(session, workspace_id=workspace_id, period=Period(), min_rank=rank):
         steps = reached(lead.path)
         at = steps.get(outcome)
         if at is None or (period.start and at < period.start) or (period.end and at >= period.end):

@@ -12,8 +12,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from leadline.core.funnel import LIFECYCLE_STEPS, LeadPath
-from leadline.core.leads import Stage
-from leadline.storage.tables import Lead, SegmentMembership, StageTransition
+from leadline.storage.tables import Lead, SegmentMembership
 from leadline.storage.types import UTCDateTime
 
 FUNNEL_STAGES = [s.value for s in LIFECYCLE_STEPS]
@@ -73,59 +72,30 @@ class CohortLead:
 
 
 def cohort_leads(session: Session, *, workspace_id: int, period: Period, dimension: Dimension | None = None,
-                 segment_id: int | None = None) -> Iterator[CohortLead]:
-    """Every lead of the period with its path down the funnel, in one query (leads x first entries)."""
+                 segment_id: int | None = None, min_rank: int = 0) -> Iterator[CohortLead]:
+    """The leads of the period (those that went at least `min_rank` down the funnel) with their paths, read
+    from the leads' funnel rollup in one scan."""
     dialect = session.get_bind().dialect.name
     group = dimension_column(dimension, dialect)
-    # A plain join grouped per lead and stage: it stays an index lookup per lead even when the planner's
-    # statistics are stale (a join to a grouped subquery became a 70 s nested loop on fresh PostgreSQL data).
-    first_at = func.min(StageTransition.occurred_at, type_=UTCDateTime())
-    keys = [Lead.id, Lead.created_at, Lead.stage, Lead.stage_changed_at, StageTransition.to_stage]
-    grouping = [*keys, *([group] if group is not None else [])]
-    query = (select(*keys, first_at, *([group.label("grp")] if group is not None else []))
-             .outerjoin(StageTransition, and_(StageTransition.lead_id == Lead.id,
-                                              StageTransition.workspace_id == workspace_id,
-                                              StageTransition.to_stage.in_(FUNNEL_STAGES)))
-             .where(*lead_filter(workspace_id, period, segment_id)).group_by(*grouping).order_by(Lead.id))
-    current: list[Any] | None = None
-    entered: dict[Stage, datetime] = {}
-    for row in session.execute(query).yield_per(10_000):
-        if current is None or row[0] != current[0]:
-            if current is not None:
-                yield _cohort_lead(current, entered)
-            current, entered = list(row), {}
-        if row[4] is not None:
-            entered[Stage(row[4])] = row[5]
-    if current is not None:
-        yield _cohort_lead(current, entered)
-
-
-def _cohort_lead(row: list[Any], entered: dict[Stage, datetime]) -> CohortLead:
-    group = row[6] if len(row) > 6 else None
-    return CohortLead(row[0], "(none)" if group is None else str(group), LeadPath(row[1], dict(entered)), row[2],
-                      row[3])
+    stages = (Lead.mql_at, Lead.sql_at, Lead.opportunity_at, Lead.customer_at)
+    query = (select(Lead.id, Lead.created_at, Lead.stage, Lead.stage_changed_at, *stages,
+                    *([group.label("grp")] if group is not None else []))
+             .where(*lead_filter(workspace_id, period, segment_id)))
+    if min_rank > 0:
+        query = query.where(Lead.funnel_rank >= min_rank)
+    for row in session.execute(query.order_by(Lead.id)).yield_per(10_000):
+        entered = {stage: at for stage, at in zip(LIFECYCLE_STEPS, row[4:8], strict=True) if at is not None}
+        name = row[8] if group is not None else None
+        yield CohortLead(row[0], "(none)" if name is None else str(name), LeadPath(row[1], entered), row[2], row[3])
 
 
 # --- set-based aggregation: what the funnel and channel reports read, without loading leads one by one -------
-
-RANKS = {"mql": 1, "sql": 2, "opportunity": 3, "customer": 4}
-
 
 def epoch(column: Any, dialect: str) -> ColumnElement[float]:
     """Seconds since 1970 as a float, in SQL (SQLite stores timestamps as UTC text)."""
     if dialect == "postgresql":
         return func.extract("epoch", column)
     return (func.julianday(column) - 2440587.5) * 86400.0
-
-
-def stage_pivot(workspace_id: int, dialect: str) -> Any:
-    """Per lead: how far it went (rank 1-4) and when it first entered each funnel stage (epoch seconds)."""
-    rank = case(RANKS, value=StageTransition.to_stage)
-    firsts = [func.min(case((StageTransition.to_stage == stage, epoch(StageTransition.occurred_at, dialect))))
-              .label(f"{stage}_at") for stage in FUNNEL_STAGES]
-    return (select(StageTransition.lead_id, func.max(rank).label("rank"), *firsts)
-            .where(StageTransition.workspace_id == workspace_id, StageTransition.to_stage.in_(FUNNEL_STAGES))
-            .group_by(StageTransition.lead_id).subquery("reach"))
 
 
 @dataclass
@@ -143,20 +113,19 @@ class GroupAggregate:
 def aggregate_cohorts(session: Session, *, workspace_id: int, period: Period, dimension: Dimension | None,
                       segment_id: int | None = None, stuck_before: datetime | None = None,
                       with_waits: bool = True) -> dict[str, GroupAggregate]:
-    """Two grouped queries: counts per (cohort, rank, stuck stage) with the first creation time, then the
-    stage times of the leads that entered any stage (for waits), as floats."""
+    """Two scans of the leads' funnel rollup (no join with the stage history): counts per (cohort, rank, stuck
+    stage) with the first creation time, then the stage times of the leads that entered any stage (for waits),
+    as floats."""
     import numpy as np
 
     dialect = session.get_bind().dialect.name
     group = dimension_column(dimension, dialect)
     grp = (group if group is not None else literal("all")).label("grp")
-    reach = stage_pivot(workspace_id, dialect)
     stuck = (case((and_(Lead.stage.in_(("mql", "sql", "opportunity")),
                         func.coalesce(Lead.stage_changed_at, Lead.created_at) < stuck_before), Lead.stage),
                   else_=None) if stuck_before is not None else literal(None)).label("stuck")
-    rank = func.coalesce(reach.c.rank, 0).label("rank")
+    rank = Lead.funnel_rank.label("rank")
     counts = (select(grp, rank, stuck, func.count(), func.min(Lead.created_at, type_=UTCDateTime()))
-              .select_from(Lead).outerjoin(reach, reach.c.lead_id == Lead.id)
               .where(*lead_filter(workspace_id, period, segment_id)).group_by(grp, rank, stuck))
     out: dict[str, GroupAggregate] = {}
     for name, lead_rank, stuck_stage, count, first in session.execute(counts):
@@ -169,9 +138,10 @@ def aggregate_cohorts(session: Session, *, workspace_id: int, period: Period, di
             agg.stuck[str(stuck_stage)] = agg.stuck.get(str(stuck_stage), 0) + int(count)
     if not with_waits or not out:
         return out
-    times = (select(grp, epoch(Lead.created_at, dialect), *[reach.c[f"{s}_at"] for s in FUNNEL_STAGES])
-             .select_from(Lead).join(reach, reach.c.lead_id == Lead.id)
-             .where(*lead_filter(workspace_id, period, segment_id)))
+    stage_times = [epoch(column, dialect) for column in (Lead.mql_at, Lead.sql_at, Lead.opportunity_at,
+                                                           Lead.customer_at)]
+    times = (select(grp, epoch(Lead.created_at, dialect), *stage_times)
+             .where(*lead_filter(workspace_id, period, segment_id), Lead.funnel_rank > 0))
     rows = session.execute(times).all()
     if not rows:
         return out

@@ -129,6 +129,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('bant_need', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('bant_timeline', sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column('stage_changed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('funnel_rank', sa.Integer(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('mql_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('sql_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('opportunity_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('customer_at', sa.DateTime(timezone=True), nullable=True))
+    # The funnel rollup of leads that already have a stage history (see services.funnel_facts).
+    for stage in ('mql', 'sql', 'opportunity', 'customer'):
+        op.execute(f"UPDATE leads SET {stage}_at = (SELECT MIN(t.occurred_at) FROM stage_transitions t "
+                   f"WHERE t.lead_id = leads.id AND t.to_stage = '{stage}')")
+    op.execute("UPDATE leads SET funnel_rank = CASE WHEN customer_at IS NOT NULL THEN 4 "
+               "WHEN opportunity_at IS NOT NULL THEN 3 WHEN sql_at IS NOT NULL THEN 2 "
+               "WHEN mql_at IS NOT NULL THEN 1 ELSE 0 END")
 
     with op.batch_alter_table('workspaces', schema=None) as batch_op:
         batch_op.add_column(sa.Column('disqualify_reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
@@ -166,6 +178,11 @@ def downgrade() -> None:
 
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_column('stage_changed_at')
+        batch_op.drop_column('customer_at')
+        batch_op.drop_column('opportunity_at')
+        batch_op.drop_column('sql_at')
+        batch_op.drop_column('mql_at')
+        batch_op.drop_column('funnel_rank')
         batch_op.drop_column('bant_timeline')
         batch_op.drop_column('bant_need')
         batch_op.drop_column('bant_authority')
