@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
+from leadline.cli.model import model_app
 from leadline.cli.qualify import qualify, stages
 from leadline.cli.score import score_app
 from leadline.cli.worker import worker
@@ -36,6 +37,7 @@ app.add_typer(leads_app, name="leads")
 leads_app.command("qualify")(qualify)
 leads_app.command("stages")(stages)
 app.add_typer(score_app, name="score")
+app.add_typer(model_app, name="model")
 app.command()(worker)
 
 def _out() -> Console:
