@@ -102,6 +102,8 @@ def train_workspace(
     if output is Fmt.json:
         print(json.dumps(result, default=str))
         return
-    _print_report(result["metrics"], f"model version {result['version']} ({result['algorithm']})")
-    err.print(f"version {result['version']}: {'active' if result['active'] else 'not activated'} - "
+    metrics = result["metrics"]
+    _print_report({"report": metrics, "naive_bayes_baseline": metrics["naive_bayes_baseline"], "why": result["why"]},
+                  f"holdout of model version {result['version']} ({result['algorithm']})")
+    err.print(f"version {result['version']}: "
               f"{result['activation']}; {result['scored']} open leads scored")
