@@ -16,7 +16,7 @@ from leadline import __version__
 from leadline.api.deps import ConnectionGates
 from leadline.api.errors import COMMON_ERRORS, install_error_handlers
 from leadline.api.limits import BodySizeLimit
-from leadline.api.routes import accounts, events, forms, health, identity, leads, qualification, scoring
+from leadline.api.routes import accounts, events, forms, health, identity, leads, predict, qualification, scoring
 from leadline.config import Settings, get_settings
 from leadline.jobs.runner import Worker
 from leadline.services.workspaces import PrincipalCache
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.gates = ConnectionGates(app.state.db)
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (leads, qualification, scoring, events, identity, accounts, forms):
+    for module in (leads, qualification, scoring, events, identity, accounts, forms, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -84,6 +84,7 @@ def train_workspace(
     target: Annotated[str, typer.Option(help="customer or sql: the stage a lead must reach.")] = "customer",
     horizon: Annotated[int, typer.Option(help="Days after the cut-off to reach it.", min=1)] = 180,
     observe: Annotated[int, typer.Option(help="Days after creation the features are taken at.", min=0)] = 0,
+    algorithm: Annotated[Algorithm, typer.Option(help="auto chooses on rolling time folds.")] = Algorithm.auto,
     output: Annotated[Fmt, typer.Option("--format", help="table or json.")] = Fmt.table,
 ) -> None:
     """Train on the workspace's leads with a known outcome; activate it if it beats the active model on the
@@ -95,7 +96,9 @@ def train_workspace(
     workspace_id = find_workspace_id(db, workspace)
     try:
         result = train_and_score(db, workspace_id, TrainOptions(target=target, horizon_days=horizon,
-                                                                observe_days=observe), actor="cli")
+                                                                observe_days=observe,
+                                                                algorithm=None if algorithm is Algorithm.auto
+                                                                else algorithm.value), actor="cli")
     except Invalid as exc:
         fail("; ".join(f"{p.field}: {p.reason}" for p in exc.problems), code=2)
         return

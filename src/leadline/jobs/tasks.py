@@ -26,3 +26,11 @@ def remind_tasks(db: Database, now: datetime) -> int:
     """Emit `task.reminder` for follow-up tasks whose reminder time has come."""
     with db.write() as session:
         return send_due_reminders(session, now=now)
+
+
+@periodic("predict-rescore", seconds=60)
+def rescore_predictions(db: Database, now: datetime) -> int:
+    """Rescore, set-based, the open leads that are new, had events since their last scoring, or are a day old."""
+    from leadline.services.predict import rescore_due
+
+    return rescore_due(db, now)

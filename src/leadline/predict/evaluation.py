@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 BOOTSTRAP = 200
@@ -48,6 +49,25 @@ def _ranked_metrics(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, p)), float(average_precision_score(y, p))
 
 
+def _fast_auc(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """ROC AUC (Mann-Whitney with tied ranks averaged) and average precision (sklearn's definition: one step per
+    distinct score), in plain numpy: sklearn's input checks cost more than the sums on a resample."""
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    if positives == 0 or negatives == 0:
+        return float("nan"), float("nan")
+    ranks = rankdata(p)
+    roc = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    order = np.argsort(-p, kind="stable")
+    sorted_p, hits = p[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(sorted_p)), len(sorted_p) - 1]  # end of each run of equal scores
+    tp = np.cumsum(hits)[last]
+    precision = tp / (last + 1)
+    recall = tp / positives
+    pr = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(roc), pr
+
+
 def bootstrap_ci(y: np.ndarray, p: np.ndarray, *, rounds: int = BOOTSTRAP, seed: int = SEED,
                  ) -> tuple[tuple[float, float], tuple[float, float]]:
     """95 % percentile intervals of ROC AUC and PR AUC over `rounds` resamples of the test leads."""
@@ -55,7 +75,7 @@ def bootstrap_ci(y: np.ndarray, p: np.ndarray, *, rounds: int = BOOTSTRAP, seed:
     rocs, prs = [], []
     for _ in range(rounds):
         pick = rng.integers(0, len(y), len(y))
-        roc, pr = _ranked_metrics(y[pick], p[pick])
+        roc, pr = _fast_auc(y[pick], p[pick])
         if not np.isnan(roc):
             rocs.append(roc)
             prs.append(pr)

@@ -28,6 +28,9 @@ class FeatureSpec:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Training range of numeric columns; values outside are clipped to it when set (no extrapolation to
+    #: values the model never saw, e.g. a lead older than any training row was at its cut-off).
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -38,7 +41,10 @@ class FeatureSpec:
         out: dict[str, pd.Series] = {}
         for name in self.numeric:
             column = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
-            out[name] = pd.to_numeric(column, errors="coerce").astype("float64")
+            values = pd.to_numeric(column, errors="coerce").astype("float64")
+            if name in self.bounds:
+                values = values.clip(*self.bounds[name])
+            out[name] = values
         for name in self.categorical:
             levels = self.levels[name]
             raw = _as_text(frame[name]) if name in frame else pd.Series(MISSING, index=frame.index)
@@ -52,15 +58,22 @@ def _as_text(column: pd.Series) -> pd.Series:
     return text.mask(text == "", MISSING).astype(object)
 
 
-def learn_spec(frame: pd.DataFrame, *, categorical: Iterable[str] = (), numeric: Iterable[str] = ()) -> FeatureSpec:
-    """Levels of the categorical columns from the training rows: frequent ones by name, the rest as `other`."""
+def learn_spec(frame: pd.DataFrame, *, categorical: Iterable[str] = (), numeric: Iterable[str] = (),
+               clip: bool = False) -> FeatureSpec:
+    """Levels of the categorical columns from the training rows: frequent ones by name, the rest as `other`;
+    with `clip`, the numeric columns' training ranges."""
     categorical, numeric = tuple(categorical), tuple(numeric)
     levels: dict[str, tuple[str, ...]] = {}
     for name in categorical:
         counts = _as_text(frame[name]).value_counts()
         kept = [str(v) for v, n in counts.items() if n >= MIN_LEVEL_ROWS][:MAX_LEVELS]
         levels[name] = tuple(sorted(set(kept) | {OTHER, MISSING}))
-    return FeatureSpec(numeric=numeric, categorical=categorical, levels=levels)
+    bounds: dict[str, tuple[float, float]] = {}
+    for name in numeric if clip else ():
+        values = pd.to_numeric(frame[name], errors="coerce")
+        if values.notna().any():
+            bounds[name] = (float(values.min()), float(values.max()))
+    return FeatureSpec(numeric=numeric, categorical=categorical, levels=levels, bounds=bounds)
 
 
 def infer_kinds(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> tuple[list[str], list[str], list[str]]:

@@ -43,7 +43,7 @@ from leadline.core.leads import Stage
 from leadline.predict import persistence
 from leadline.predict.evaluation import evaluate
 from leadline.predict.features import learn_spec
-from leadline.predict.models import FALLBACK, LeadModel, train
+from leadline.predict.models import CANDIDATES, FALLBACK, LeadModel, train
 from leadline.predict.reasons import Reason, reasons
 from leadline.services.errors import Invalid, NotFound
 from leadline.storage.database import Database
@@ -79,9 +79,13 @@ class TrainOptions:
     target: str = "customer"
     horizon_days: int = 180
     observe_days: int = 0
+    #: None: choose among every candidate on the validation folds; or one of `leadline.predict.models.CANDIDATES`.
+    algorithm: str | None = None
 
     def check(self) -> None:
         problems = []
+        if self.algorithm is not None and self.algorithm not in CANDIDATES:
+            problems.append(FieldProblem("algorithm", f"one of {', '.join(CANDIDATES)}"))
         if self.target not in TARGETS:
             problems.append(FieldProblem("target", f"one of {', '.join(TARGETS)}"))
         if not 1 <= self.horizon_days <= 3650:
@@ -264,8 +268,9 @@ def train_version(db: Database, workspace_id: int, options: TrainOptions, *, act
     categorical = [c for c in LEAD_CATEGORICAL if data.frame[c].notna().any()]
     numeric = [c for c in _numeric_columns(data.event_types) if data.frame[c].notna().any()]
     train_x, test_x, train_y, test_y = data.frame.iloc[:cut], data.frame.iloc[cut:], data.y[:cut], data.y[cut:]
-    spec = learn_spec(train_x, categorical=categorical, numeric=numeric)
-    model = train(train_x, train_y, spec, ordered=True)
+    spec = learn_spec(train_x, categorical=categorical, numeric=numeric, clip=True)
+    model = train(train_x, train_y, spec, ordered=True,
+                  candidates=(options.algorithm,) if options.algorithm else None)
     baseline = model if model.algorithm == FALLBACK and len(model.validation_auc) == 1 else \
         train(train_x, train_y, spec, ordered=True, candidates=(FALLBACK,))
     metrics, old_auc, old_brier = _version_metrics(model, baseline, active, test_x, test_y)
