@@ -30,12 +30,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Select, and_, case, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadline.core.lead_input import FieldProblem
@@ -112,12 +112,26 @@ def event_columns(types: Sequence[str]) -> list[str]:
 
 
 # ---- features ---------------------------------------------------------------------------------------------
+# Times travel as epoch seconds computed in the database: parsing a datetime object per row in Python costs more
+# than the whole GROUP BY.
 
-def _lead_query(workspace_id: int) -> Select[Any]:
-    return (select(Lead.id.label("lead_id"), Lead.created_at, Lead.first_channel, Lead.first_campaign,
-                   Lead.first_touch, Lead.country, Lead.language, Lead.job_title, Lead.fit_score,
-                   Company.industry.label("company_industry"), Company.country.label("company_country"),
-                   Company.size.label("company_size"), Company.revenue.label("company_revenue"))
+def epoch(column: Any, dialect: str) -> Any:
+    """Seconds since 1970 of a UTCDateTime column, computed by the database."""
+    if dialect == "postgresql":
+        return func.extract("epoch", column)
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def _seconds(when: datetime) -> float:
+    return when.timestamp()
+
+
+def _lead_query(workspace_id: int, dialect: str) -> Select[Any]:
+    return (select(Lead.id.label("lead_id"), epoch(Lead.created_at, dialect).label("created"), Lead.first_channel,
+                   Lead.first_campaign, Lead.first_touch, Lead.country, Lead.language, Lead.job_title,
+                   Lead.fit_score, Company.industry.label("company_industry"),
+                   Company.country.label("company_country"), Company.size.label("company_size"),
+                   Company.revenue.label("company_revenue"))
             .outerjoin(Company, Company.id == Lead.company_id)
             .where(Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None)))
 
@@ -128,66 +142,38 @@ def _lead_frame(session: Session, query: Select[Any]) -> pd.DataFrame:
         return frame
     touches = frame.pop("first_touch")
     frame["landing_page"] = [t.get("landing_page") if isinstance(t, dict) else None for t in touches]
-    created = pd.to_datetime(frame["created_at"], utc=True)
+    created = pd.to_datetime(frame["created"].astype(float), unit="s", utc=True)
     frame["created_weekday"] = created.dt.day_name().astype(object)
     frame["created_month"] = created.dt.month_name().astype(object)
     return frame.set_index("lead_id")
 
 
-def _naive_utc(values: pd.Series) -> np.ndarray:
-    return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
-
-
-def aggregate_events(events: pd.DataFrame, cutoffs: pd.Series, types: Sequence[str]) -> pd.DataFrame:
-    """Engagement as of each lead's cut-off from rows (lead_id, type, occurred_at): the training path, where
-    cut-offs differ per lead. `engagement_sql` computes the same columns in the database for one cut-off."""
-    out = pd.DataFrame(0.0, index=cutoffs.index, columns=event_columns(types))
-    out["days_since_last_event"] = np.nan
-    if events.empty:
-        return out
-    cut = _naive_utc(cutoffs.reindex(events["lead_id"]))
-    when = _naive_utc(pd.to_datetime(events["occurred_at"], utc=True))
-    keep = when <= cut
-    events, age = events[keep], (cut[keep] - when[keep]) / np.timedelta64(1, "D")
-    events = events.assign(age=age)
-    grouped = events.groupby("lead_id")
-    out.loc[grouped.size().index, "events_total"] = grouped.size().astype(float)
-    out.loc[grouped["age"].min().index, "days_since_last_event"] = grouped["age"].min()
+def engagement_sql(session: Session, workspace_id: int, leads: Any, types: Sequence[str]) -> pd.DataFrame:
+    """Engagement of the leads of `leads` (a subquery of `id` and `cutoff`, epoch seconds) as of each one's
+    cut-off, one row per lead, in one GROUP BY: counts per type in the last 7 and 30 days and in all, all
+    events, days since the last one. Events after the cut-off are not read."""
+    dialect = session.get_bind().dialect.name
+    age = leads.c.cutoff - epoch(Event.occurred_at, dialect)
+    names, columns = ["events_total", "days_since_last_event"], [func.count(), func.min(age) / 86400.0]
     for t in types:
-        of_type = events[events["type"] == t]
-        out.loc[of_type.groupby("lead_id").size().index, f"ev_{t}_all"] = of_type.groupby("lead_id").size()
         for w in WINDOWS:
-            recent = of_type[of_type["age"] < w].groupby("lead_id").size()
-            out.loc[recent.index, f"ev_{t}_{w}d"] = recent
-    return out
+            names.append(f"ev_{t}_{w}d")
+            columns.append(func.sum(case((and_(Event.type == t, age < w * 86400), 1), else_=0)))
+        names.append(f"ev_{t}_all")
+        columns.append(func.sum(case((Event.type == t, 1), else_=0)))
+    query = (select(Event.lead_id, *columns).join(leads, leads.c.id == Event.lead_id)
+             .where(Event.workspace_id == workspace_id, age >= 0).group_by(Event.lead_id))
+    rows = pd.DataFrame(session.execute(query).all(), columns=["lead_id", *names]).set_index("lead_id")
+    return rows.astype(float).reindex(columns=event_columns(types))
 
 
-def engagement_sql(session: Session, workspace_id: int, lead_ids: Select[Any], now: datetime,
-                   types: Sequence[str]) -> pd.DataFrame:
-    """The engagement columns of `aggregate_events` for the leads of `lead_ids`, as of `now`, in one GROUP BY."""
-    windows = [func.sum(case((Event.occurred_at > now - timedelta(days=w), 1), else_=0)) for w in WINDOWS]
-    query = (select(Event.lead_id, Event.type, func.count(), func.max(Event.occurred_at), *windows)
-             .where(Event.workspace_id == workspace_id, Event.lead_id.in_(lead_ids), Event.occurred_at <= now)
-             .group_by(Event.lead_id, Event.type))
-    rows = pd.DataFrame(session.execute(query).all(),
-                        columns=["lead_id", "type", "n", "last", *[f"w{w}" for w in WINDOWS]])
-    columns = event_columns(types)
-    if rows.empty:
-        return pd.DataFrame(columns=columns, dtype=float)
-    by_lead = rows.groupby("lead_id")
-    out = pd.DataFrame({"events_total": by_lead["n"].sum().astype(float)})
-    last = pd.to_datetime(by_lead["last"].max(), utc=True)
-    out["days_since_last_event"] = (pd.Timestamp(now) - last).dt.total_seconds() / 86400
-    typed = rows[rows["type"].isin(list(types))]
-    if not typed.empty:
-        wide = typed.pivot_table(index="lead_id", columns="type", values=["n", *[f"w{w}" for w in WINDOWS]],
-                                 aggfunc="sum", fill_value=0)
-        for t in types:
-            if ("n", t) in wide.columns:
-                out[f"ev_{t}_all"] = wide[("n", t)]
-                for w in WINDOWS:
-                    out[f"ev_{t}_{w}d"] = wide[(f"w{w}", t)]
-    return out.reindex(columns=columns).fillna({c: 0.0 for c in columns if c != "days_since_last_event"})
+def _with_engagement(session: Session, workspace_id: int, leads: pd.DataFrame, subquery: Any,
+                     types: Sequence[str]) -> pd.DataFrame:
+    engagement = engagement_sql(session, workspace_id, subquery, types)
+    frame = leads.drop(columns=["created"]).join(engagement)
+    counts = [c for c in event_columns(types) if c != "days_since_last_event"]
+    frame[counts] = frame[counts].fillna(0.0)
+    return frame
 
 
 # ---- training ---------------------------------------------------------------------------------------------
@@ -196,38 +182,41 @@ def engagement_sql(session: Session, workspace_id: int, lead_ids: Select[Any], n
 class TrainingData:
     frame: pd.DataFrame  # features, one row per lead, in cut-off order
     y: np.ndarray
-    cutoffs: pd.Series
+    cutoffs: np.ndarray  # epoch seconds
     event_types: list[str]
 
 
 def training_data(session: Session, workspace_id: int, options: TrainOptions, now: datetime) -> TrainingData:
-    observe, horizon = timedelta(days=options.observe_days), timedelta(days=options.horizon_days)
-    leads = _lead_frame(session, _lead_query(workspace_id).where(Lead.created_at <= now - observe - horizon))
+    dialect = session.get_bind().dialect.name
+    observe, horizon = options.observe_days * 86400.0, options.horizon_days * 86400.0
+    known = Lead.created_at <= now - timedelta(seconds=observe + horizon)
+    leads = _lead_frame(session, _lead_query(workspace_id, dialect).where(known))
     if leads.empty:
-        return TrainingData(pd.DataFrame(), np.empty(0, dtype=np.int8), pd.Series(dtype=object), [])
-    cutoffs = pd.to_datetime(leads["created_at"], utc=True) + observe
-    reached_q = (select(StageTransition.lead_id, func.min(StageTransition.occurred_at))
+        return TrainingData(pd.DataFrame(), np.empty(0, dtype=np.int8), np.empty(0), [])
+    cutoffs = leads["created"].astype(float) + observe
+    reached_q = (select(StageTransition.lead_id, func.min(epoch(StageTransition.occurred_at, dialect)))
                  .where(StageTransition.workspace_id == workspace_id,
                         StageTransition.to_stage.in_(TARGETS[options.target]))
                  .group_by(StageTransition.lead_id))
-    reached = pd.Series(dict(session.execute(reached_q).all()), dtype=object)
-    reached_at = pd.to_datetime(reached.reindex(leads.index), utc=True)
-    before = reached_at.notna() & (reached_at <= cutoffs)
-    y = (reached_at.notna() & (reached_at > cutoffs) & (reached_at <= cutoffs + horizon)).to_numpy(np.int8)
+    reached = pd.Series(dict(session.execute(reached_q).all()), dtype=float).reindex(leads.index)
+    before = reached.notna() & (reached <= cutoffs)
+    y = (reached.notna() & (reached > cutoffs) & (reached <= cutoffs + horizon)).to_numpy(np.int8)
     keep = ~before.to_numpy()
     leads, cutoffs, y = leads[keep], cutoffs[keep], y[keep]
-    events = pd.DataFrame(session.execute(
-        select(Event.lead_id, Event.type, Event.occurred_at)
-        .where(Event.workspace_id == workspace_id, Event.occurred_at <= now - horizon,
-               Event.lead_id.in_(_lead_query(workspace_id).with_only_columns(Lead.id)
-                                 .where(Lead.created_at <= now - observe - horizon)))).all(),
-        columns=["lead_id", "type", "occurred_at"])
-    events = events[events["lead_id"].isin(leads.index)]
-    types = [str(t) for t in events["type"].value_counts().index[:MAX_EVENT_TYPES]]
-    engagement = aggregate_events(events, cutoffs, types)
-    frame = leads.drop(columns=["created_at"]).join(engagement)
+    subquery = (select(Lead.id, (epoch(Lead.created_at, dialect) + observe).label("cutoff"))
+                .where(Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), known).subquery())
+    commonest = (select(Event.type).join(subquery, subquery.c.id == Event.lead_id)
+                 .where(Event.workspace_id == workspace_id,
+                        epoch(Event.occurred_at, dialect) <= subquery.c.cutoff)
+                 .group_by(Event.type).order_by(func.count().desc(), Event.type).limit(MAX_EVENT_TYPES))
+    types = [str(t) for t in session.scalars(commonest)]
+    frame = _with_engagement(session, workspace_id, leads, subquery, types)
     order = np.argsort(cutoffs.to_numpy(), kind="stable")
-    return TrainingData(frame.iloc[order], y[order], cutoffs.iloc[order], types)
+    return TrainingData(frame.iloc[order], y[order], cutoffs.to_numpy()[order], types)
+
+
+def _when(seconds: float) -> datetime:
+    return datetime.fromtimestamp(float(seconds), UTC)
 
 
 def _numeric_columns(types: Sequence[str]) -> list[str]:
@@ -291,8 +280,8 @@ def train_version(db: Database, workspace_id: int, options: TrainOptions, *, act
         row = PredictionModel(
             workspace_id=workspace_id, version=version, algorithm=model.algorithm, target=options.target,
             horizon_days=options.horizon_days, observe_days=options.observe_days,
-            data_from=data.cutoffs.iloc[0].to_pydatetime(), data_to=data.cutoffs.iloc[-1].to_pydatetime(),
-            holdout_from=data.cutoffs.iloc[cut].to_pydatetime(), train_rows=cut, test_rows=rows - cut,
+            data_from=_when(data.cutoffs[0]), data_to=_when(data.cutoffs[-1]), holdout_from=_when(data.cutoffs[cut]),
+            train_rows=cut, test_rows=rows - cut,
             positives=positives, metrics=metrics,
             features={"numeric": list(spec.numeric), "categorical": list(spec.categorical),
                       "event_types": data.event_types}, why=model.why, activation=activation,
@@ -330,24 +319,24 @@ def load_active(session: Session, workspace_id: int) -> ActiveModel | None:
     return ActiveModel(row.id, row.version, persistence.loads(row.blob), list(row.features["event_types"]))
 
 
-def _open_leads(workspace_id: int) -> Select[Any]:
-    return _lead_query(workspace_id).where(Lead.stage.not_in(CLOSED))
+def _open_leads(workspace_id: int, dialect: str) -> Select[Any]:
+    return _lead_query(workspace_id, dialect).where(Lead.stage.not_in(CLOSED))
 
 
 def current_features(session: Session, workspace_id: int, types: Sequence[str], now: datetime,
                      lead_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """Features as of now for the open leads (or those of `lead_ids`), set-based."""
-    query = _open_leads(workspace_id)
+    dialect = session.get_bind().dialect.name
+    query = _open_leads(workspace_id, dialect)
+    subquery = select(Lead.id, literal(_seconds(now)).label("cutoff")).where(
+        Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), Lead.stage.not_in(CLOSED))
     if lead_ids is not None:
-        query = query.where(Lead.id.in_(list(lead_ids)))
+        ids = list(lead_ids)
+        query, subquery = query.where(Lead.id.in_(ids)), subquery.where(Lead.id.in_(ids))
     leads = _lead_frame(session, query)
     if leads.empty:
         return leads
-    engagement = engagement_sql(session, workspace_id, query.with_only_columns(Lead.id), now, types)
-    frame = leads.drop(columns=["created_at"]).join(engagement)
-    counts = [c for c in event_columns(types) if c != "days_since_last_event"]
-    frame[counts] = frame[counts].fillna(0.0)
-    return frame
+    return _with_engagement(session, workspace_id, leads, subquery.subquery(), types)
 
 
 def score_leads(db: Database, workspace_id: int, *, now: datetime | None = None,
@@ -367,7 +356,7 @@ def score_leads(db: Database, workspace_id: int, *, now: datetime | None = None,
             stale = stale.where(LeadPrediction.lead_id.in_(list(lead_ids)))
         session.execute(stale)
         for start in range(0, len(ids), WRITE_CHUNK):
-            session.execute(insert(LeadPrediction), [
+            session.execute(insert(LeadPrediction.__table__), [
                 {"lead_id": int(i), "workspace_id": workspace_id, "model_id": active.id, "probability": float(p),
                  "scored_at": now}
                 for i, p in zip(ids[start:start + WRITE_CHUNK], probabilities[start:start + WRITE_CHUNK],
@@ -431,12 +420,12 @@ def predict_lead(session: Session, workspace_id: int, lead_id: int, *, now: date
     if session.scalar(exists_q) is None:
         raise NotFound("lead not found")
     model = persistence.loads(row.blob)
-    types = list(row.features["event_types"])
-    leads = _lead_frame(session, _lead_query(workspace_id).where(Lead.id == lead_id))
-    engagement = engagement_sql(session, workspace_id, select(Lead.id).where(Lead.id == lead_id), now, types)
-    frame = leads.drop(columns=["created_at"]).join(engagement)
-    counts = [c for c in event_columns(types) if c != "days_since_last_event"]
-    frame[counts] = frame[counts].fillna(0.0)
+    frame = current_features(session, workspace_id, list(row.features["event_types"]), now, [lead_id])
+    if frame.empty:  # a closed lead (customer, disqualified): still explain it, as of now
+        dialect = session.get_bind().dialect.name
+        leads = _lead_frame(session, _lead_query(workspace_id, dialect).where(Lead.id == lead_id))
+        subquery = select(Lead.id, literal(_seconds(now)).label("cutoff")).where(Lead.id == lead_id).subquery()
+        frame = _with_engagement(session, workspace_id, leads, subquery, list(row.features["event_types"]))
     probability = float(model.predict(frame)[0])
     return LeadPredictionView(lead_id=lead_id, probability=round(probability, 4), model_version=row.version,
                               algorithm=row.algorithm, target=row.target, horizon_days=row.horizon_days,
