@@ -148,28 +148,38 @@ def _lead_frame(session: Session, query: Select[Any]) -> pd.DataFrame:
     return frame.set_index("lead_id")
 
 
-def engagement_sql(session: Session, workspace_id: int, leads: Any, types: Sequence[str]) -> pd.DataFrame:
+def engagement_sql(session: Session, workspace_id: int, leads: Any, types: Sequence[str],
+                   now: datetime | None = None) -> pd.DataFrame:
     """Engagement of the leads of `leads` (a subquery of `id` and `cutoff`, epoch seconds) as of each one's
     cut-off, one row per lead, in one GROUP BY: counts per type in the last 7 and 30 days and in all, all
-    events, days since the last one. Events after the cut-off are not read."""
+    events, days since the last one. Events after the cut-off are not read. With `now` (every cut-off is now:
+    scoring), windows compare the stored times with bound values, which is several times cheaper per event than
+    computing each event's age."""
     dialect = session.get_bind().dialect.name
-    age = leads.c.cutoff - epoch(Event.occurred_at, dialect)
-    names, columns = ["events_total", "days_since_last_event"], [func.count(), func.min(age) / 86400.0]
+    if now is None:
+        age = leads.c.cutoff - epoch(Event.occurred_at, dialect)
+        within = [age < w * 86400 for w in WINDOWS]
+        visible, last = age >= 0, func.min(age) / 86400.0
+    else:
+        within = [Event.occurred_at > now - timedelta(days=w) for w in WINDOWS]
+        visible = Event.occurred_at <= now
+        last = (_seconds(now) - epoch(func.max(Event.occurred_at), dialect)) / 86400.0
+    names, columns = ["events_total", "days_since_last_event"], [func.count(), last]
     for t in types:
-        for w in WINDOWS:
+        for w, condition in zip(WINDOWS, within, strict=True):
             names.append(f"ev_{t}_{w}d")
-            columns.append(func.sum(case((and_(Event.type == t, age < w * 86400), 1), else_=0)))
+            columns.append(func.sum(case((and_(Event.type == t, condition), 1), else_=0)))
         names.append(f"ev_{t}_all")
         columns.append(func.sum(case((Event.type == t, 1), else_=0)))
     query = (select(Event.lead_id, *columns).join(leads, leads.c.id == Event.lead_id)
-             .where(Event.workspace_id == workspace_id, age >= 0).group_by(Event.lead_id))
+             .where(Event.workspace_id == workspace_id, visible).group_by(Event.lead_id))
     rows = pd.DataFrame(session.execute(query).all(), columns=["lead_id", *names]).set_index("lead_id")
     return rows.astype(float).reindex(columns=event_columns(types))
 
 
 def _with_engagement(session: Session, workspace_id: int, leads: pd.DataFrame, subquery: Any,
-                     types: Sequence[str]) -> pd.DataFrame:
-    engagement = engagement_sql(session, workspace_id, subquery, types)
+                     types: Sequence[str], now: datetime | None = None) -> pd.DataFrame:
+    engagement = engagement_sql(session, workspace_id, subquery, types, now)
     frame = leads.drop(columns=["created"]).join(engagement)
     counts = [c for c in event_columns(types) if c != "days_since_last_event"]
     frame[counts] = frame[counts].fillna(0.0)
@@ -336,7 +346,7 @@ def current_features(session: Session, workspace_id: int, types: Sequence[str], 
     leads = _lead_frame(session, query)
     if leads.empty:
         return leads
-    return _with_engagement(session, workspace_id, leads, subquery.subquery(), types)
+    return _with_engagement(session, workspace_id, leads, subquery.subquery(), types, now)
 
 
 def score_leads(db: Database, workspace_id: int, *, now: datetime | None = None,
@@ -425,7 +435,7 @@ def predict_lead(session: Session, workspace_id: int, lead_id: int, *, now: date
         dialect = session.get_bind().dialect.name
         leads = _lead_frame(session, _lead_query(workspace_id, dialect).where(Lead.id == lead_id))
         subquery = select(Lead.id, literal(_seconds(now)).label("cutoff")).where(Lead.id == lead_id).subquery()
-        frame = _with_engagement(session, workspace_id, leads, subquery, list(row.features["event_types"]))
+        frame = _with_engagement(session, workspace_id, leads, subquery, list(row.features["event_types"]), now)
     probability = float(model.predict(frame)[0])
     return LeadPredictionView(lead_id=lead_id, probability=round(probability, 4), model_version=row.version,
                               algorithm=row.algorithm, target=row.target, horizon_days=row.horizon_days,
