@@ -17,15 +17,15 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-import numpy as np  # noqa: E402
+import numpy as np
 
-from leadline.services.predict import TrainOptions, score_leads, train_version  # noqa: E402
-from leadline.storage.database import Database  # noqa: E402
-from leadline.storage.migrate import upgrade  # noqa: E402
+from leadline.services.predict import TrainOptions, score_leads, train_version
+from leadline.storage.database import Database
+from leadline.storage.migrate import upgrade
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 TYPES = np.array(["page_view", "pricing_view", "email_open", "email_click", "form_submit", "webinar", "demo_request",
@@ -76,7 +76,8 @@ def generate(path: Path, train: int, open_: int, per_lead: int, seed: int = 0) -
         kind = np.where(rng.random(len(lead)) < np.clip(intent[lead] / 4, 0, 0.8), "pricing_view",
                         rng.choice(TYPES, len(lead)))
         at_s = stamp(at)
-        conn.executemany("INSERT INTO events (workspace_id, type, occurred_at, received_at, lead_id) VALUES (1, ?, ?, ?, ?)",
+        conn.executemany("INSERT INTO events (workspace_id, type, occurred_at, received_at, lead_id)"
+                         " VALUES (1, ?, ?, ?, ?)",
                          zip(kind.tolist(), at_s, at_s, (lead + 1).tolist(), strict=True))
         conn.commit()
     conn.close()

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, parse_id
-from leadline.services.predict import TrainOptions, list_models, predict_lead, train_and_score
+
+# `leadline.services.predict` is imported in the handlers: it loads pandas and scikit-learn (seconds on a busy
+# machine), which the API's start-up should not wait for.
 
 router = APIRouter(prefix="/api/v1", tags=["predictive scoring"])
 
@@ -80,6 +82,8 @@ class PredictionModelOut(BaseModel):
 @router.get("/leads/{lead_id}/prediction", response_model=PredictionOut)
 def lead_prediction(lead_id: str, principal: Reader, session: ReadSession) -> PredictionOut:
     """The lead's conversion probability now from the active model, with its top three reasons."""
+    from leadline.services.predict import predict_lead
+
     view = predict_lead(session, principal.workspace_id, parse_id(lead_id))
     return PredictionOut(lead_id=str(view.lead_id), probability=view.probability, base_rate=view.base_rate,
                          target=view.target, horizon_days=view.horizon_days, model_version=view.model_version,
@@ -92,6 +96,8 @@ def lead_prediction(lead_id: str, principal: Reader, session: ReadSession) -> Pr
 async def train_model(body: TrainIn, principal: Admin, db: DatabaseDep) -> TrainOut:
     """Train a new version on the leads with a known outcome, evaluate it on the latest 20 %, activate it if it
     beats the active version on that holdout, and score every open lead with the active one."""
+    from leadline.services.predict import TrainOptions, train_and_score
+
     options = TrainOptions(target=body.target, horizon_days=body.horizon_days, observe_days=body.observe_days,
                            algorithm=body.algorithm)
     # Mostly reading and fitting; its short write transactions take the database's own lock, no API gate.
@@ -103,6 +109,8 @@ async def train_model(body: TrainIn, principal: Admin, db: DatabaseDep) -> Train
 @router.get("/predict/models", response_model=list[PredictionModelOut])
 def prediction_models(principal: Reader, session: ReadSession) -> list[PredictionModelOut]:
     """Every trained version, newest first: data window, holdout metrics, features, why chosen and activated."""
+    from leadline.services.predict import list_models
+
     return [PredictionModelOut(
         version=m.version, algorithm=m.algorithm, active=m.active, target=m.target, horizon_days=m.horizon_days,
         observe_days=m.observe_days, data_from=m.data_from, data_to=m.data_to, holdout_from=m.holdout_from,
