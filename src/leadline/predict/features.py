@@ -42,8 +42,10 @@ class FeatureSpec:
         for name in self.numeric:
             column = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
             values = pd.to_numeric(column, errors="coerce").astype("float64")
-            if name in self.bounds:
-                values = values.clip(*self.bounds[name])
+            # getattr: a spec saved before `bounds` existed is loaded by skops without it.
+            bounds = getattr(self, "bounds", None) or {}
+            if name in bounds:
+                values = values.clip(*bounds[name])
             out[name] = values
         for name in self.categorical:
             levels = self.levels[name]

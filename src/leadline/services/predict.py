@@ -258,7 +258,13 @@ def train_version(db: Database, workspace_id: int, options: TrainOptions, *, act
     with db.read() as session:
         data = training_data(session, workspace_id, options, now)
         active_row = _active_row(session, workspace_id)
-        active = persistence.loads(active_row.blob) if active_row is not None else None
+        active, unreadable = None, ""
+        if active_row is not None:
+            try:
+                active = persistence.loads(active_row.blob)
+            except (persistence.UntrustedModel, ValueError, TypeError, AttributeError) as exc:
+                # Written by another version whose types are no longer trusted: it cannot be compared.
+                unreadable = f"; the active version {active_row.version} could not be loaded ({exc})"
     rows, positives = len(data.y), int(data.y.sum())
     if rows < MIN_ROWS or positives < 2 or rows - positives < 2:
         raise Invalid([FieldProblem("leads", f"{rows} leads with a known outcome ({positives} reached "
@@ -275,7 +281,7 @@ def train_version(db: Database, workspace_id: int, options: TrainOptions, *, act
     metrics, old_auc, old_brier = _version_metrics(model, baseline, active, test_x, test_y)
     new_auc, new_brier = metrics["roc_auc"], metrics["brier"]
     if old_auc is None:
-        wins, activation = True, "activated: no model was active"
+        wins, activation = True, ("activated: no model was active" if not unreadable else f"activated{unreadable}")
     else:
         wins = new_auc > old_auc or (new_auc == old_auc and new_brier < (old_brier or 1.0))
         activation = (f"{'activated' if wins else 'not activated'}: on this holdout ROC AUC {new_auc:.3f} vs "
