@@ -24,6 +24,7 @@ from leadline.api.routes import (
     health,
     identity,
     leads,
+    predict,
     qualification,
     reports,
     routing,
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     app.include_router(health.router)
     for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
-                   webhooks, users, routing, segments):
+                   webhooks, users, routing, segments, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
+from leadline.cli.model import model_app
 from leadline.cli.qualify import qualify, stages
 from leadline.cli.report import report_app
 from leadline.cli.routing import route_app, users_app
@@ -45,6 +46,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(users_app, name="users")
 app.add_typer(route_app, name="route")
 app.add_typer(segments_app, name="segments")
+app.add_typer(model_app, name="model")
 app.command()(worker)
 
 def _out() -> Console:

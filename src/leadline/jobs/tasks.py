@@ -62,3 +62,11 @@ def recheck_segments(db: Database, now: datetime) -> int:
     """Dynamic-segment memberships: leads marked dirty by changes, and memberships whose time window passed
     (see `services.segments.membership`)."""
     return recheck_due(db, now)
+
+
+@periodic("predict-rescore", seconds=60)
+def rescore_predictions(db: Database, now: datetime) -> int:
+    """Rescore, set-based, the open leads that are new, had events since their last scoring, or are a day old."""
+    from leadline.services.predict import rescore_due
+
+    return rescore_due(db, now)

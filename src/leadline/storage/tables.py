@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -686,3 +687,46 @@ class SegmentDirtyLead(Base):
     workspace_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+class PredictionModel(Base):
+    """A trained predictive model: its data window, metrics on its holdout, features, why it was chosen and
+    whether it was activated (only if it beat the active one on the same holdout). `blob` is skops, loaded
+    with an explicit list of trusted types (never pickle)."""
+
+    __tablename__ = "prediction_models"
+    __table_args__ = (UniqueConstraint("workspace_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    algorithm: Mapped[str] = mapped_column(String(30))
+    target: Mapped[str] = mapped_column(String(20))  # customer | sql
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    observe_days: Mapped[int] = mapped_column(Integer)
+    data_from: Mapped[datetime] = mapped_column(UTCDateTime)  # first training cut-off
+    data_to: Mapped[datetime] = mapped_column(UTCDateTime)  # last holdout cut-off
+    holdout_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    train_rows: Mapped[int] = mapped_column(Integer)
+    test_rows: Mapped[int] = mapped_column(Integer)
+    positives: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    why: Mapped[str] = mapped_column(Text)
+    activation: Mapped[str] = mapped_column(Text)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LeadPrediction(Base):
+    """An open lead's latest conversion probability from the active predictive model."""
+
+    __tablename__ = "lead_predictions"
+    __table_args__ = (Index("ix_lead_predictions_rank", "workspace_id", "probability"),)
+
+    lead_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    model_id: Mapped[int] = mapped_column(BigId)
+    probability: Mapped[float] = mapped_column(Float)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
