@@ -35,7 +35,9 @@ def refresh_funnel_facts(session: Session, *, workspace_id: int, lead_ids: Seque
     values = {}
     for stage, column in STAGE_COLUMNS.items():
         values[column.key] = (select(func.min(StageTransition.occurred_at))
-                              .where(StageTransition.lead_id == Lead.id, StageTransition.to_stage == stage)
+                              # workspace first: the history's index is (workspace_id, lead_id, occurred_at)
+                              .where(StageTransition.workspace_id == Lead.workspace_id,
+                                     StageTransition.lead_id == Lead.id, StageTransition.to_stage == stage)
                               .scalar_subquery())
     query = update(Lead).where(Lead.workspace_id == workspace_id)
     if lead_ids is not None:

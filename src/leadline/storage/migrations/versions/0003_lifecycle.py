@@ -137,7 +137,7 @@ def upgrade() -> None:
     # The funnel rollup of leads that already have a stage history (see services.funnel_facts).
     for stage in ('mql', 'sql', 'opportunity', 'customer'):
         op.execute(f"UPDATE leads SET {stage}_at = (SELECT MIN(t.occurred_at) FROM stage_transitions t "
-                   f"WHERE t.lead_id = leads.id AND t.to_stage = '{stage}')")
+                   f"WHERE t.workspace_id = leads.workspace_id AND t.lead_id = leads.id AND t.to_stage = '{stage}')")
     op.execute("UPDATE leads SET funnel_rank = CASE WHEN customer_at IS NOT NULL THEN 4 "
                "WHEN opportunity_at IS NOT NULL THEN 3 WHEN sql_at IS NOT NULL THEN 2 "
                "WHEN mql_at IS NOT NULL THEN 1 ELSE 0 END")
