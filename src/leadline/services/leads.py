@@ -429,7 +429,7 @@ def upsert_many(
             state = SimpleNamespace(**dict.fromkeys(_LEAD_COLUMNS))
             state.__dict__.update(workspace_id=workspace_id, custom={}, stage="new", temperature="cold",
                                   score=0.0, fit_score=0.0, engagement_score=0.0, unsubscribed=False,
-                                  mql_ready=False, created_at=data.created_at or now)
+                                  mql_ready=False, funnel_rank=0, created_at=data.created_at or now)
             new_states.append(state)
             if data.email:
                 by_email[data.email] = state
