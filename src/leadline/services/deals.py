@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadline.core.leads import Stage
-from leadline.core.lifecycle import Actor, ReasonLists
+from leadline.core.lifecycle import Actor
 from leadline.core.qualification import DealOutcome
 from leadline.services.errors import Conflict
-from leadline.services.lifecycle import change_stage, locked_lead, reason_lists
+from leadline.services.lifecycle import change_stage, locked_lead, recycle_for
 from leadline.storage.tables import Deal
 from leadline.storage.types import utcnow
 
@@ -58,9 +58,7 @@ def close_deal(session: Session, *, workspace_id: int, lead_id: int, outcome: De
         change_stage(session, workspace_id=workspace_id, lead=lead, to=Stage.CUSTOMER, actor=actor,
                      reason="deal won", note=reason, now=at)
     else:
-        lists = reason_lists(session, workspace_id)
-        change_stage(session, workspace_id=workspace_id, lead=lead, to=Stage.RECYCLED, actor=actor,
-                     reason="lost_deal", note=reason, now=at,
-                     reasons=ReasonLists(lists.disqualify, (*lists.recycle, "lost_deal")))
+        recycle_for(session, workspace_id=workspace_id, lead=lead, reason="lost_deal", actor=actor, note=reason,
+                    now=at)
     session.flush()
     return deal

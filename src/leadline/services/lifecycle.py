@@ -100,14 +100,21 @@ def review_mql(session: Session, *, workspace_id: int, lead_id: int, accept: boo
     if accept:
         change_stage(session, workspace_id=workspace_id, lead=lead, to=Stage.SQL, actor=actor,
                      reason="accepted_by_sales", note=note, now=at)
-    else:
-        # The rejection reason is sales' own list; the recycle reason is fixed, whatever the workspace's list.
-        lists = reason_lists(session, workspace_id)
-        change_stage(session, workspace_id=workspace_id, lead=lead, to=Stage.RECYCLED, actor=actor,
-                     reason="rejected_by_sales", note=reason, now=at,
-                     reasons=ReasonLists(lists.disqualify, (*lists.recycle, "rejected_by_sales")))
+    else:  # the rejection reason is sales' own list; it goes with the transition as its note
+        recycle_for(session, workspace_id=workspace_id, lead=lead, reason="rejected_by_sales", actor=actor,
+                    note=reason, now=at)
     session.flush()
     return review
+
+
+def recycle_for(session: Session, *, workspace_id: int, lead: Lead, reason: str, actor: Actor,
+                note: str | None, now: datetime) -> StageTransition:
+    """Recycle a lead for a reason Leadline itself gives (a rejected MQL, a lost deal): accepted whatever the
+    workspace's own list of recycle reasons holds."""
+    lists = reason_lists(session, workspace_id)
+    return change_stage(session, workspace_id=workspace_id, lead=lead, to=Stage.RECYCLED, actor=actor,
+                        reason=reason, note=note, now=now,
+                        reasons=ReasonLists(lists.disqualify, (*lists.recycle, reason)))
 
 
 @outbox.consumer("lifecycle-mql", "lead.mql_ready")
