@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -11,22 +10,16 @@ import pytest
 from leadline.core.lead_input import build_lead_input
 from leadline.services.leads import WriteMode, upsert_lead
 from leadline.services.workspaces import get_or_create_workspace
-from leadline.storage.database import Database
-from leadline.storage.migrate import upgrade
 
 CLI = [sys.executable, "-m", "leadline.cli.main"]
 
 
 @pytest.fixture
-def env(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade(url)
-    db = Database(url)
-    with db.write() as session:
+def env(cli_database):
+    with cli_database.db.write() as session:
         ws = get_or_create_workspace(session, "acme")
         upsert_lead(session, ws.id, build_lead_input({"email": "Ada@Example.org"}), mode=WriteMode.OVERWRITE)
-    db.dispose()
-    return {**os.environ, "LEADLINE_DATABASE_URL": url}
+    return cli_database.env
 
 
 def run(env, *args):

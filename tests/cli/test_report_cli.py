@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,19 +14,14 @@ import pytest
 
 from leadline.services.funnel_facts import refresh_funnel_facts
 from leadline.services.workspaces import get_or_create_workspace
-from leadline.storage.database import Database
-from leadline.storage.migrate import upgrade
 from leadline.storage.tables import Campaign, Lead, StageTransition
 
 CLI = [sys.executable, "-m", "leadline.cli.main"]
 
 
 @pytest.fixture
-def env(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade(url)
-    db = Database(url)
-    with db.write() as session:
+def env(cli_database):
+    with cli_database.db.write() as session:
         ws = get_or_create_workspace(session, "acme")
         for i, channel in enumerate(["seo", "seo", "=cmd|' /C calc'!A0"]):
             lead = Lead(workspace_id=ws.id, email=f"l{i}@x.example", custom={}, first_channel=channel,
@@ -39,8 +33,7 @@ def env(tmp_path):
         session.add(Campaign(workspace_id=ws.id, name="brand", channel="seo", cost=Decimal(50)))
         session.flush()
         refresh_funnel_facts(session, workspace_id=ws.id)
-    db.dispose()
-    return {**os.environ, "LEADLINE_DATABASE_URL": url}
+    return cli_database.env
 
 
 def run(env, *args):
