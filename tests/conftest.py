@@ -130,3 +130,11 @@ def create_lead(client: TestClient, auth: dict[str, str]) -> Callable[..., dict[
 @pytest.fixture
 def data_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "src" / "leadline" / "demo" / "data"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium (see tests/browser_support.py), never a downloaded one."""
+    from browser_support import CHROMIUM_ARGS, CHROMIUM_PATH
+
+    return {**browser_type_launch_args, "executable_path": CHROMIUM_PATH, "args": CHROMIUM_ARGS}
