@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -80,7 +81,8 @@ def db(request: pytest.FixtureRequest, migrated_urls: dict[str, str]) -> Iterato
 @pytest.fixture
 def settings(db: Database) -> Settings:
     # No embedded worker: tests drain the outbox themselves (`drain`), so what they assert is deterministic.
-    return Settings(database_url=db.url, max_body_bytes=2 * 1024 * 1024, worker_poll_seconds=0)
+    return Settings(database_url=db.url, max_body_bytes=2 * 1024 * 1024, worker_poll_seconds=0,
+                    secret_key=SecretStr("test-secret-key"))
 
 
 @pytest.fixture

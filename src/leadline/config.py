@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +40,36 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, gt=0)
     app_url: str = Field(default="http://localhost:8000", description=(
         "Where people open Leadline; links in notification emails start with it."))
+    environment: Literal["development", "production"] = Field(default="development", description=(
+        "In production a secret key must be set; in development one is made and kept beside the database."))
+    secret_key: SecretStr | None = Field(default=None, description=(
+        "Signs links and cookies and keys the suppression-list hashes. Keep it stable: changing it voids "
+        "every signed link and makes the suppression list unreadable."))
+
+    def signing_key(self) -> bytes:
+        """The instance secret; in development without one, a random key stored in `.leadline-secret` beside
+        the SQLite file (or in the working folder), so restarts keep links and suppression hashes valid."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        if self.environment == "production":
+            raise ValueError("LEADLINE_SECRET_KEY must be set in production")
+        return _development_key(self.database_url)
+
+
+def _development_key(database_url: str) -> bytes:
+    folder = Path.cwd()
+    if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
+        folder = Path(database_url.removeprefix("sqlite:///")).parent
+    path = folder / ".leadline-secret"
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
 
 
 @lru_cache(maxsize=1)

@@ -730,3 +730,18 @@ class LeadPrediction(Base):
     model_id: Mapped[int] = mapped_column(BigId)
     probability: Mapped[float] = mapped_column(Float)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Suppression(Base):
+    """An address that must never be mailed (unsubscribed, bounced, complained, erased), kept as a keyed hash
+    (HMAC-SHA256 of the normalised address with the instance secret): it can be looked up, not read back."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("workspace_id", "email_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    email_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(20))  # unsubscribed | bounced | complained | erased | manual
+    source: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
