@@ -146,3 +146,19 @@ def test_static_lists_take_members_by_hand(db, seen):
         assert catalog.remove_members(session, workspace.id, segment_id, [a]) == 1
     outbox.drain(db)
     assert seen == [("segment.entered", a, str(segment_id)), ("segment.left", a, str(segment_id))]
+
+
+def test_deleting_a_segment_lets_its_members_leave_it(db, seen):
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        a, b = (upsert_lead(session, workspace.id, LeadInput(email=f"{n}@x.example"), mode=WriteMode.OVERWRITE).lead.id
+                for n in "ab")
+        segment_id = catalog.create_segment(session, workspace.id, name="Trade show", kind="static").id
+        catalog.add_members(session, workspace.id, segment_id, [a, b])
+    outbox.drain(db)
+    seen.clear()
+    with db.write() as session:
+        catalog.delete_segment(session, workspace.id, segment_id)
+    outbox.drain(db)
+    assert sorted(seen) == [("segment.left", a, str(segment_id)), ("segment.left", b, str(segment_id))]
+    assert _members(db, segment_id) == {}
