@@ -12,8 +12,11 @@
    alone ("never did X in the last 14 days") gets a dirty row due at that moment. `expire_memberships` turns
    due expiries into dirty rows, so the lead leaves on time.
 
-Limits: scores that move by decay alone (the score-refresh job) do not mark leads dirty, nor do company
-changes made through another lead of the company; stage changes arrive through `lead.stage_changed`.
+Scores: events mark their leads (scoring runs in the same request); the score-refresh job (a band or
+temperature change by decay alone) and bulk rescores mark the leads they write. Limits: a raw score that decays
+between two band changes is re-checked at the next one (a segment on `score >= 50` may hold a lead whose score
+has slipped under 50 until then; conditions on `temperature` are exact); company changes made through another
+lead of the company do not mark its colleagues; stage changes arrive through `lead.stage_changed`.
 """
 
 from __future__ import annotations
