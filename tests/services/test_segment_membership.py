@@ -162,3 +162,20 @@ def test_deleting_a_segment_lets_its_members_leave_it(db, seen):
     outbox.drain(db)
     assert sorted(seen) == [("segment.left", a, str(segment_id)), ("segment.left", b, str(segment_id))]
     assert _members(db, segment_id) == {}
+
+
+def test_a_company_change_made_through_one_lead_moves_its_colleagues(db, seen):
+    from leadline.core.lead_input import CompanyInput
+
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        first = upsert_lead(session, workspace.id, LeadInput(email="a@grow.example",
+                                                               company=CompanyInput(name="Grow", size=10)),
+                            mode=WriteMode.OVERWRITE).lead.id
+        colleague = upsert_lead(session, workspace.id, LeadInput(email="b@grow.example"),
+                                mode=WriteMode.OVERWRITE).lead.id
+        segment_id = catalog.create_segment(session, workspace.id, name="Big", filter="company.size >= 500").id
+    with db.write() as session:
+        update_lead(session, workspace.id, first, LeadInput(company=CompanyInput(name="Grow", size=800)))
+    recheck_due(db, datetime.now(UTC))
+    assert sorted(_members(db, segment_id)) == sorted([first, colleague])
