@@ -179,3 +179,20 @@ def test_a_company_change_made_through_one_lead_moves_its_colleagues(db, seen):
         update_lead(session, workspace.id, first, LeadInput(company=CompanyInput(name="Grow", size=800)))
     recheck_due(db, datetime.now(UTC))
     assert sorted(_members(db, segment_id)) == sorted([first, colleague])
+
+
+def test_a_visitors_anonymous_visits_count_once_it_identifies(db, seen):
+    from leadline.services.identity import identify_visitor
+
+    now = datetime.now(UTC)
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        record_events(session, workspace, [
+            EventDraft(type="page_view", anonymous_id="v1", occurred_at=now - timedelta(days=d),
+                       properties={"path": "/pricing"}) for d in (1, 2)])
+        segment_id = catalog.create_segment(session, workspace.id, name="Pricing", filter=PRICING).id
+        lead_id = upsert_lead(session, workspace.id, LeadInput(email="a@x.example"), mode=WriteMode.OVERWRITE).lead.id
+    with db.write() as session:
+        assert identify_visitor(session, workspace.id, "v1", lead_id) == 2
+    recheck_due(db, datetime.now(UTC))
+    assert list(_members(db, segment_id)) == [lead_id]

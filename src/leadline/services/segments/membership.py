@@ -16,7 +16,8 @@ Scores: events mark their leads (scoring runs in the same request); the score-re
 temperature change by decay alone) and bulk rescores mark the leads they write. Limits: a raw score that decays
 between two band changes is re-checked at the next one (a segment on `score >= 50` may hold a lead whose score
 has slipped under 50 until then; conditions on `temperature` are exact). Company changes made through one lead
-mark its colleagues too; stage changes arrive through `lead.stage_changed`.
+mark its colleagues too, and a visitor's anonymous events attached at identification mark the lead; stage
+changes arrive through `lead.stage_changed`.
 """
 
 from __future__ import annotations
