@@ -579,6 +579,9 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(String(2000))
     topics: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     secret: Mapped[str] = mapped_column(String(200))
+    # After a rotation the old secret signs too (a second v1) until then, so receivers can switch without loss.
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     description: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
