@@ -85,3 +85,5 @@ def test_a_duplicate_key_is_a_409_and_stopping_is_idempotent(client, auth, exper
     assert client.post("/api/v1/experiments/lp-hero/stop", headers=auth).json()["stopped_at"] == first
     assert client.get("/api/v1/experiments/sample-size?baseline=0.1&effect=0.02", headers=auth
                       ).json()["per_variant"] == 3841
+    tiny = client.get("/api/v1/experiments/sample-size?baseline=0.5&effect=1e-300", headers=auth)
+    assert tiny.status_code == 422 and "at least 0.0001" in tiny.text

@@ -56,3 +56,9 @@ def test_sample_size_matches_the_textbook_figure():
     assert sample_size(0.10, 0.02) == 3841
     with pytest.raises(ValueError):
         sample_size(0.0, 0.1)
+
+
+@pytest.mark.parametrize("effect", [0.0, 1e-300, -5e-5])
+def test_an_effect_too_small_to_ever_detect_is_refused(effect):
+    with pytest.raises(ValueError, match="at least 0.0001"):
+        sample_size(0.5, effect)

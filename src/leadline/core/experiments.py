@@ -109,10 +109,15 @@ def bayesian(arms: Sequence[Arm], *, draws: int = 200_000, seed: int = 0) -> Bay
                     [float(np.mean(best - samples[i])) for i in range(len(arms))])
 
 
+MIN_EFFECT = 1e-4
+
+
 def sample_size(baseline: float, minimum_effect: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
     """Subjects per variant to detect an absolute lift of `minimum_effect` over `baseline` (two-sided)."""
-    if not 0 < baseline < 1 or not 0 < baseline + minimum_effect < 1 or minimum_effect == 0:
-        raise ValueError("baseline and baseline + effect must be strictly between 0 and 1, effect non-zero")
+    if not 0 < baseline < 1 or not 0 < baseline + minimum_effect < 1:
+        raise ValueError("baseline and baseline + effect must be strictly between 0 and 1")
+    if abs(minimum_effect) < MIN_EFFECT:  # smaller lifts need more subjects than any site has (and underflow)
+        raise ValueError(f"the effect must be at least {MIN_EFFECT} (0.01 percentage point) either way")
     p1, p2 = baseline, baseline + minimum_effect
     z_alpha, z_beta = _NORMAL.inv_cdf(1 - alpha / 2), _NORMAL.inv_cdf(power)
     mean = (p1 + p2) / 2
