@@ -60,5 +60,5 @@ def test_sample_size_matches_the_textbook_figure():
 
 @pytest.mark.parametrize("effect", [0.0, 1e-300, -5e-5])
 def test_an_effect_too_small_to_ever_detect_is_refused(effect):
-    with pytest.raises(ValueError, match="at least 0.0001"):
+    with pytest.raises(ValueError, match=r"at least 0\.0001"):
         sample_size(0.5, effect)
