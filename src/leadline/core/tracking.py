@@ -33,7 +33,7 @@ BOT_PATTERN = re.compile(
     r"bot\b|bot/|crawl|spider|slurp|headless|phantomjs|puppeteer|playwright|selenium|webdriver|lighthouse"
     r"|pagespeed|gtmetrix|pingdom|uptime|monitor|facebookexternalhit|embedly|quora link preview|preview"
     r"|python-requests|python-httpx|aiohttp|curl/|wget/|go-http-client|java/|okhttp|libwww|httpclient|scrapy"
-    r"|axios/|node-fetch|bingpreview|yandex|baiduspider|duckduckgo|semrush|ahrefs|mj12|dotbot|petalbot|bytespider"
+    r"|axios/|node-fetch|bingpreview|yandex(bot|images)|baiduspider|semrush|ahrefs|mj12|dotbot|petalbot|bytespider"
     r"|gptbot|ccbot|claudebot|anthropic-ai|perplexity|applebot|google-inspectiontool|feedfetcher|validator",
     re.IGNORECASE)
 #: Event types the snippet sends besides the site's own custom ones.
