@@ -64,7 +64,8 @@ def demo_site(request: Request, session: ReadSession, name: str = "") -> HTMLRes
     nav = " ".join(f'<a href="{site}{"/" + p if p else ""}">{escape(t)}</a>' for p, (t, _) in PAGES.items())
     script = str(request.url_for("tracking_script"))
     return HTMLResponse(
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)} · Demo site</title>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        f"<title>{escape(title)} · Demo site</title>"
         f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{STYLE}</style></head><body>'
         f"<header><nav>{nav}</nav></header><main><h1>{escape(title)}</h1>{text}{embed}</main>{BANNER}"
         f'<script async src="{script}" data-key="{escape(settings.public_key)}"></script></body></html>')
