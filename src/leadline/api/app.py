@@ -91,10 +91,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.form_limit = IpRateLimit(settings.form_rate_limit, "forms")
     install_error_handlers(app)
     app.include_router(health.router)
+    # First: the snippet's endpoint takes the most requests, and routes are matched in order.
+    app.include_router(tracking.router, responses=COMMON_ERRORS)
     for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
                    webhooks, users, routing, segments, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
-    app.include_router(tracking.router, responses=COMMON_ERRORS)
     app.include_router(demo_site.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -150,8 +150,13 @@ def _properties(value: Any, where: str, problems: list[FieldProblem]) -> dict[st
     if not isinstance(value, Mapping):
         problems.append(FieldProblem(where, "an object"))
         return {}
+    items = list(value.items())[:MAX_PROPERTIES]
+    # Fast path (what t.js sends): short string keys, string or null values.
+    if all(type(k) is str and 0 < len(k) <= 64 and (v is None or (type(v) is str and len(v) <= MAX_TEXT))
+           for k, v in items):
+        return dict(items)
     props: dict[str, Any] = {}
-    for key, item in list(value.items())[:MAX_PROPERTIES]:
+    for key, item in items:
         if not isinstance(key, str) or not key:
             continue
         if isinstance(item, bool | int | float) or item is None:
@@ -175,7 +180,7 @@ def _event(raw: Any, where: str, problems: list[FieldProblem]) -> SnippetEvent |
         problems.append(FieldProblem(where, "an object"))
         return None
     kind = raw.get("type")
-    if not isinstance(kind, str) or not EVENT_TYPE_PATTERN.match(kind):
+    if kind != PAGE_VIEW and (not isinstance(kind, str) or not EVENT_TYPE_PATTERN.match(kind)):
         problems.append(FieldProblem(f"{where}.type", "a lowercase event name such as page_view"))
         return None
     event_id = raw.get("id")

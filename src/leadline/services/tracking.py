@@ -157,51 +157,98 @@ class SiteCache:
 # --- collect ----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One received batch with what the request said about its sender."""
+
+    site: Site
+    batch: SnippetBatch
+    bot: bool = False
+    gpc: bool = False  # the browser sent Global Privacy Control (a refusal when the workspace honours it)
+
+    @property
+    def identified(self) -> bool:
+        return (not self.bot and self.batch.consent and self.batch.visitor is not None
+                and not (self.gpc and self.site.honour_gpc))
+
+
 def collect(session: Session, site: Site, batch: SnippetBatch, *, bot: bool, gpc: bool,
             now: datetime | None = None) -> CollectResult:
-    """Store one snippet batch. `bot`: the sender looks like a crawler or headless browser; `gpc`: the browser
-    sent the Global Privacy Control signal (a refusal when the workspace honours it)."""
+    """Store one snippet batch. `bot`: the sender looks like a crawler or headless browser."""
+    return collect_many(session, [Delivery(site, batch, bot, gpc)], now=now)[0]
+
+
+def collect_many(session: Session, deliveries: list[Delivery], *, now: datetime | None = None
+                 ) -> list[CollectResult]:
+    """Store batches received together in one transaction (the endpoint groups concurrent requests: one
+    transaction's fixed costs, not one per request). The consented events of a workspace go through one
+    `record_events` call; each batch gets its own result."""
     now = now or utcnow()
-    result = CollectResult()
-    if bot:
-        result.bots = count_page_views(session, site.workspace_id, BOT, batch.events, now)
-        return result
-    visitor = batch.visitor
-    if not batch.consent or visitor is None or (gpc and site.honour_gpc):
-        result.counted = count_page_views(session, site.workspace_id, ANONYMOUS, batch.events, now)
-        return result
-    drafts = [_draft(visitor, event) for event in batch.events if event.type != IDENTIFY]
+    results = [CollectResult() for _ in deliveries]
+    counts: dict[tuple[int, str], Counter[str]] = {}
+    by_workspace: dict[int, list[int]] = {}
+    for i, delivery in enumerate(deliveries):
+        audience = BOT if delivery.bot else None if delivery.identified else ANONYMOUS
+        if audience is None:
+            by_workspace.setdefault(delivery.site.workspace_id, []).append(i)
+            continue
+        counter = counts.setdefault((delivery.site.workspace_id, audience), Counter())
+        views = _page_paths(delivery.batch.events)
+        counter.update(views)
+        if audience == BOT:
+            results[i].bots = len(views)
+        else:
+            results[i].counted = len(views)
+    for (workspace_id, audience), counter in counts.items():
+        _add_counts(session, workspace_id, audience, counter, now)
+    for indexes in by_workspace.values():
+        _record(session, [deliveries[i] for i in indexes], [results[i] for i in indexes])
+    return results
+
+
+def _record(session: Session, deliveries: list[Delivery], results: list[CollectResult]) -> None:
+    drafts: list[EventDraft] = []
+    owners: list[tuple[int, int]] = []  # per draft: (delivery, index of the event in its batch)
+    for d, delivery in enumerate(deliveries):
+        visitor = delivery.batch.visitor
+        assert visitor is not None
+        for e, event in enumerate(delivery.batch.events):
+            if event.type != IDENTIFY:
+                drafts.append(_draft(visitor, event))
+                owners.append((d, e))
     if drafts:
-        for outcome in record_events(session, site.policy, drafts):
+        for outcome in record_events(session, deliveries[0].site.policy, drafts):
+            d, e = owners[outcome.index]
+            result = results[d]
             if outcome.status == "accepted":
                 result.accepted += 1
             elif outcome.status == "duplicate":
                 result.duplicates += 1
             else:
-                result.errors.append({"field": f"events.{outcome.index}.{outcome.field or 'type'}",
-                                      "reason": outcome.error})
-    for index, event in enumerate(batch.events):
+                result.errors.append({"field": f"events.{e}.{outcome.field or 'type'}", "reason": outcome.error})
+    for delivery, result in zip(deliveries, results, strict=True):
+        _identify_all(session, delivery, result)
+
+
+def _identify_all(session: Session, delivery: Delivery, result: CollectResult) -> None:
+    for index, event in enumerate(delivery.batch.events):
         if event.type == IDENTIFY and event.email:
             try:
-                if identify_email(session, site, visitor, event):
+                if identify_email(session, delivery.site, delivery.batch.visitor or "", event):
                     result.identified += 1
             except InvalidLeadInput as exc:
                 result.errors.extend({"field": f"events.{index}.email", "reason": p.reason} for p in exc.problems)
-    return result
-
-
-def _event_key(visitor: str, event: SnippetEvent) -> str | None:
-    return f"t:{visitor}:{event.event_id}" if event.event_id else None
 
 
 def _draft(visitor: str, event: SnippetEvent) -> EventDraft:
-    properties = dict(event.properties)
-    for name in EXTRA_TOUCH_FIELDS:  # the events table has no column for them; identify reads them back
-        if name in event.source:
-            properties[name] = event.source[name]
-    return EventDraft(type=event.type, event_key=_event_key(visitor, event), anonymous_id=visitor,
-                      occurred_at=event.occurred_at, properties=properties,
-                      source=Touch.from_mapping(event.source) if event.source else Touch())
+    draft = EventDraft(event.type, f"t:{visitor}:{event.event_id}" if event.event_id else None, None, None,
+                       visitor, event.occurred_at, event.properties)
+    if event.source:  # most page views carry none: only the landing page does
+        # The events table has no column for click ids and the landing page; identify reads them back.
+        draft.properties = {**event.properties, **{name: event.source[name] for name in EXTRA_TOUCH_FIELDS
+                                                   if name in event.source}}
+        draft.source = Touch.from_mapping(event.source)
+    return draft
 
 
 def identify_email(session: Session, site: Site, visitor: str, event: SnippetEvent) -> bool:
@@ -238,13 +285,15 @@ def attach_visitor(session: Session, workspace_id: int, anonymous_id: str, lead:
     return True
 
 
-def count_page_views(session: Session, workspace_id: int, audience: str, events: tuple[SnippetEvent, ...],
-                     now: datetime) -> int:
-    """Add the batch's page views to the day's counters by path: no visitor, no query string, no time."""
-    counts = Counter(aggregate_path(e.properties.get("path") or e.properties.get("url"))
-                     for e in events if e.type == PAGE_VIEW)
+def _page_paths(events: tuple[SnippetEvent, ...]) -> list[str]:
+    return [aggregate_path(e.properties.get("path") or e.properties.get("url")) for e in events
+            if e.type == PAGE_VIEW]
+
+
+def _add_counts(session: Session, workspace_id: int, audience: str, counts: Counter[str], now: datetime) -> None:
+    """Add page views to the day's counters by path: no visitor, no query string, no time of day."""
     if not counts:
-        return 0
+        return
     table = PageCount.__table__
     dialect = session.get_bind().dialect.name
     insert: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
@@ -253,7 +302,6 @@ def count_page_views(session: Session, workspace_id: int, audience: str, events:
     day = now.date()
     session.execute(stmt, [{"workspace_id": workspace_id, "day": day, "audience": audience, "path": path,
                             "views": n} for path, n in sorted(counts.items())])
-    return sum(counts.values())
 
 
 def page_counts(session: Session, workspace_id: int, *, since: Any) -> list[PageCount]:

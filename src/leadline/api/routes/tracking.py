@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
+from leadline.api.collect_writer import CollectWriter
 from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, WriteSession, gates
 from leadline.api.errors import error_body
 from leadline.api.rate_limits import IpRateLimit
@@ -19,16 +19,16 @@ from leadline.core.lead_input import FieldProblem
 from leadline.core.tracking import InvalidBatch, host_allowed, is_bot, normalise_domain, origin_host, parse_batch
 from leadline.services.errors import Invalid
 from leadline.services.tracking import (
-    CollectResult,
+    Delivery,
     Site,
     SiteCache,
-    collect,
     configure_tracking,
     find_site,
     get_tracking,
     page_counts,
 )
 from leadline.snippet import snippet
+from leadline.storage.database import Database
 from leadline.storage.tables import TrackingSettings
 from leadline.storage.types import utcnow
 
@@ -52,7 +52,7 @@ async def tracking_script(request: Request) -> Response:
     return Response(asset.body, media_type="application/javascript; charset=utf-8", headers=headers)
 
 
-async def _site(request: Request, db: Any, key: str) -> Site | None:
+async def _site(request: Request, db: Database, key: str) -> Site | None:
     cache: SiteCache = request.app.state.sites
     known, site = cache.get(key)
     if not known:
@@ -61,6 +61,13 @@ async def _site(request: Request, db: Any, key: str) -> Site | None:
                 site = find_site(session, key)
         cache.put(key, site)
     return site
+
+
+def _writer(request: Request, db: Database) -> CollectWriter:
+    writer: CollectWriter | None = getattr(request.app.state, "collect_writer", None)
+    if writer is None:
+        writer = request.app.state.collect_writer = CollectWriter(db, gates(request))
+    return writer
 
 
 def _error(status: int, message: str, problems: list[dict[str, str]] | None = None,
@@ -117,15 +124,9 @@ async def collect_batch(request: Request, db: DatabaseDep,
     except InvalidBatch as exc:
         return _error(422, "invalid batch", [{"field": p.field, "reason": p.reason} for p in exc.problems],
                       headers=headers)
-    bot = is_bot(request.headers.get("user-agent"))
-    gpc = request.headers.get("sec-gpc") == "1"
-
-    def store() -> CollectResult:
-        with db.write() as session:
-            return collect(session, site, batch, bot=bot, gpc=gpc)
-
-    async with gates(request).write:
-        result = store() if db.is_sqlite else await run_in_threadpool(store)
+    delivery = Delivery(site, batch, bot=is_bot(request.headers.get("user-agent")),
+                        gpc=request.headers.get("sec-gpc") == "1")
+    result = await _writer(request, db).submit(delivery)
     return Response(orjson.dumps(result.as_dict()), media_type="application/json", headers=headers)
 
 
