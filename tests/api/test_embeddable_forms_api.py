@@ -168,3 +168,13 @@ def test_invalid_definitions_are_refused_with_the_field_at_fault(client, auth):
     r = client.post("/api/v1/forms", json={"name": "x", "fields": [
         {"name": "email", "label": "E"}, {"name": "anonymous_id", "label": "A"}]}, headers=auth)
     assert r.json()["error"]["fields"][0]["field"] == "fields.1.name"
+
+
+def test_hidden_fields_of_a_hosted_form_are_filled_from_its_address(client, auth, db):
+    form = client.post("/api/v1/forms", json={"name": "Event", "fields": [
+        {"name": "email", "label": "Email", "type": "email", "required": True},
+        {"name": "booth", "label": "Booth", "type": "hidden"}]}, headers=auth).json()
+    html = client.get(f"/f/{form['key']}?booth=B12").text
+    assert '<input type="hidden" name="booth" value="B12">' in html
+    client.post(f"/f/{form['key']}", data={"email": "eve@acme.fr", "booth": "B12"})
+    assert _lead(db, "eve@acme.fr").custom == {"booth": "B12"}

@@ -169,8 +169,8 @@
     var id = 'll-' + def.key + '-';
     var form = el('form', {'class': 'leadline-form', action: def.action_url, method: 'post', novalidate: 'novalidate'});
     each(def.fields, function (f) {
+      if (f.type === 'hidden') { hidden(form, f.name, query[f.name]); return; }  // filled from the page address
       var wrap = el('div', {'class': 'll-field' + (f.type === 'checkbox' ? ' ll-check' : '')}, form);
-      if (f.type === 'hidden') { hidden(form, f.name, ' '); return; }
       var label = el('label', {'for': id + f.name, text: f.label + (f.required ? ' *' : '')});
       var input;
       if (f.type === 'textarea') {

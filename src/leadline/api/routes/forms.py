@@ -155,9 +155,11 @@ def hosted(form_key: str, request: Request, session: ReadSession) -> Response:
     if form is None or not form.fields:
         return HTMLResponse(page("Not found", "<p>This form does not exist.</p>"), status_code=404)
     hidden = {name: request.query_params.get(name, "")[:500] for name in TOUCH_FIELDS if name != "channel"}
+    fields = form_fields(form)
+    values = {f.name: request.query_params.get(f.name, "")[:500] for f in fields if f.type == "hidden"}
     body = form_html(key=form.key, name=form.name, action=str(request.url_for("submit_form", form_key=form.key)),
-                     fields=form_fields(form), boxes=consent_boxes(form), honeypot=form.honeypot_field,
-                     timing=_timing(request, form), hidden=hidden)
+                     fields=fields, boxes=consent_boxes(form), honeypot=form.honeypot_field,
+                     timing=_timing(request, form), hidden=hidden, values=values)
     return HTMLResponse(page(form.name, body), headers={"Cache-Control": "no-store"})
 
 
