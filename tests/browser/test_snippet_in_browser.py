@@ -218,12 +218,14 @@ def test_form_submitted_creates_the_lead_with_its_utm_source_and_earlier_page_vi
 
 def test_global_privacy_control_sends_nothing_identified(page, fresh, console_errors):
     page.add_init_script("Object.defineProperty(navigator, 'globalPrivacyControl', {get: function () "
-                         "{ return true; }})")
+                         "{ return true; }}); localStorage.setItem('ll_c', '1'); "
+                         "localStorage.setItem('ll_v', 'v1.old');")
     _open(page, fresh.site + "/?utm_source=google")
     page.evaluate("leadline.consent(true)")
     assert page.evaluate("leadline.consentGiven()") is False
     assert page.evaluate("leadline.identify('gpc@acme.fr')") is False
     assert _wait(lambda: _count(fresh.db, PageCount))
+    # an earlier consent is forgotten once the browser sends the privacy signal
     assert _count(fresh.db, Event) == 0 and _count(fresh.db, Lead) == 0 and _storage(page) == []
 
 

@@ -60,6 +60,7 @@
 
   // consent: null undecided, true given, false refused (or Global Privacy Control).
   var consent = gpc ? false : (attr('require-consent') === 'false' || get('c') === '1') ? true : null;
+  if (gpc) { drop('c'); drop('v'); drop('src'); }  // a privacy signal turned on later also forgets
   var held = [];   // page views seen before any decision: memory only
   var queue = [];  // identified events waiting for the next batch
   var timer = null;
