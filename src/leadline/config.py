@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(default=None, description=(
         "Signs links and cookies and keys the suppression-list hashes. Keep it stable: changing it voids "
         "every signed link and makes the suppression list unreadable."))
+    tracking_rate_limit: str = Field(default="600/minute", description=(
+        "Snippet batches accepted per client IP (N/second, N/minute, N/hour or N/day)."))
+    form_rate_limit: str = Field(default="20/minute", description="Form submissions accepted per client IP.")
 
     def signing_key(self) -> bytes:
         """The instance secret; in development without one, a random key stored in `.leadline-secret` beside

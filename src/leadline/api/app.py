@@ -16,8 +16,10 @@ from leadline import __version__
 from leadline.api.deps import ConnectionGates
 from leadline.api.errors import COMMON_ERRORS, install_error_handlers
 from leadline.api.limits import BodySizeLimit
+from leadline.api.rate_limits import IpRateLimit
 from leadline.api.routes import (
     accounts,
+    demo_site,
     events,
     experiments,
     forms,
@@ -30,11 +32,13 @@ from leadline.api.routes import (
     routing,
     scoring,
     segments,
+    tracking,
     users,
     webhooks,
 )
 from leadline.config import Settings, get_settings
 from leadline.jobs.runner import Worker
+from leadline.services.tracking import SiteCache
 from leadline.services.workspaces import PrincipalCache
 from leadline.storage.database import Database
 
@@ -82,10 +86,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or Database(settings.database_url, echo=settings.sql_echo)
     app.state.principals = PrincipalCache(ttl=settings.key_cache_seconds)
     app.state.gates = ConnectionGates(app.state.db)
+    app.state.sites = SiteCache(ttl=settings.key_cache_seconds)
+    app.state.tracking_limit = IpRateLimit(settings.tracking_rate_limit, "tracking")
+    app.state.form_limit = IpRateLimit(settings.form_rate_limit, "forms")
     install_error_handlers(app)
     app.include_router(health.router)
+    # First: the snippet's endpoint takes the most requests, and routes are matched in order.
+    app.include_router(tracking.router, responses=COMMON_ERRORS)
     for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
                    webhooks, users, routing, segments, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
+    app.include_router(demo_site.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

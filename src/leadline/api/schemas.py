@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, SkipValidation
 
@@ -147,10 +147,33 @@ class CampaignPatch(Strict):
     ends_on: date | None = None
 
 
+class FormFieldIn(Strict):
+    name: Annotated[str, Field(pattern="^[a-z][a-z0-9_]{0,63}$", description="A lead field (email, first_name, "
+                                "phone, company...) or a custom one")]
+    label: Annotated[str, Field(min_length=1, max_length=200)]
+    type: Literal["text", "email", "tel", "textarea", "select", "checkbox", "hidden"] = "text"
+    required: bool = False
+    options: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=100)] = []
+
+
+class ConsentBoxIn(Strict):
+    purpose: Literal["marketing_email", "tracking"]
+    label: Annotated[str, Field(min_length=1, max_length=500, description="The text beside the box (never "
+                                                                           "pre-ticked)")]
+
+
 class FormIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     redirect_url: Annotated[str, Field(max_length=2000, pattern="^https?://")] | None = None
     honeypot_field: Annotated[str, Field(pattern="^[a-z_]{1,64}$")] = "website"
+    fields: Annotated[list[FormFieldIn], Field(max_length=40, description=(
+        "Makes the form embeddable: rendered by the snippet or hosted at /f/{key}"))] | None = None
+    consent_boxes: Annotated[list[ConsentBoxIn], Field(max_length=2)] | None = None
+    thank_you_message: Annotated[str, Field(max_length=2000)] | None = None
+    double_opt_in: bool = Field(default=False, description=(
+        "Ticked boxes only ask for a confirmation (by email); consent is granted when it comes back."))
+    min_fill_seconds: int = Field(default=0, ge=0, le=3600, description=(
+        "Submissions faster than this after the form was shown are bots' (embedded and hosted forms)."))
 
 
 class FormOut(BaseModel):
@@ -160,6 +183,13 @@ class FormOut(BaseModel):
     redirect_url: str | None
     honeypot_field: str
     action_url: str
+    fields: list[dict[str, Any]] | None = None
+    consent_boxes: list[dict[str, Any]] | None = None
+    thank_you_message: str | None = None
+    double_opt_in: bool = False
+    min_fill_seconds: int = 0
+    hosted_url: str | None = None
+    embed_code: str | None = None
 
 
 class Page(BaseModel):

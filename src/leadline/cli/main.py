@@ -20,6 +20,7 @@ from leadline.cli.report import report_app
 from leadline.cli.routing import route_app, users_app
 from leadline.cli.score import score_app
 from leadline.cli.segments import segments_app
+from leadline.cli.tracking import tracking_app
 from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
@@ -47,6 +48,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(route_app, name="route")
 app.add_typer(segments_app, name="segments")
 app.add_typer(model_app, name="model")
+app.add_typer(tracking_app, name="tracking")
 app.command()(worker)
 
 def _out() -> Console:
@@ -93,6 +95,7 @@ def demo(
 ) -> None:
     """Load the demo workspace `demo` (real Olist marketing-funnel data), print its URL and a key, serve it."""
     from leadline.demo.loader import load_demo
+    from leadline.demo.site import DEMO_HOSTS, setup_demo_site
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -101,6 +104,7 @@ def demo(
     with db.write() as session:
         workspace = get_or_create_workspace(session, "demo")
         key = create_api_key(session, workspace, parse_scopes("read,write,admin"), name="demo")
+        setup_demo_site(session, workspace.id, hosts=(*DEMO_HOSTS, host))
         starter = None if active_model(session, workspace.id) else store_version(
             session, workspace.id, load_document(built_in_source("default-b2b")), source=None, actor="demo")
     if starter is not None:  # score the demo with the B2B starter model (once; a later change is kept)
@@ -108,7 +112,8 @@ def demo(
     err.print(f"demo workspace loaded: {summary.leads} leads, {summary.customers} customers, "
               f"{summary.owners} users, {summary.events} events; scored with the B2B starter model; "
               f"{summary.routed_mqls} open MQLs routed to SDRs by a rule, {summary.overdue} overdue")
-    err.print(f"URL: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
+    err.print(f"URL: http://{host}:{port}/   API docs: http://{host}:{port}/docs   "
+              f"demo website with the tracking snippet: http://{host}:{port}/demo/site")
     err.print("API key (read, write, admin):")
     print(key)
     if serve_after:

@@ -66,9 +66,13 @@ MAX_BLOCK = 1000
 
 
 def _touch_of(event: Event) -> Touch:
+    # Click ids and the landing page have no column: the website snippet keeps them in the properties.
+    props = event.properties if isinstance(event.properties, dict) else {}
+    extra = {name: value for name in ("gclid", "fbclid", "li_fat_id", "msclkid", "landing_page")
+             if isinstance(value := props.get(name), str)}
     return Touch(channel=event.channel, campaign=event.campaign, utm_source=event.utm_source,
                  utm_medium=event.utm_medium, utm_campaign=event.utm_campaign, utm_term=event.utm_term,
-                 utm_content=event.utm_content, referrer=event.referrer)
+                 utm_content=event.utm_content, referrer=event.referrer, **extra)
 
 
 def _lock_visitor(session: Session, workspace_id: int, anonymous_id: str) -> Visitor:

@@ -343,6 +343,13 @@ class Form(Base):
     redirect_url: Mapped[str | None] = mapped_column(Text)
     honeypot_field: Mapped[str] = mapped_column(String(64), default="website")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Embeddable forms (issue 10): the fields to render, consent boxes (never pre-ticked), what follows a
+    # submission, and the bot checks. A form without `fields` is a plain HTML form posted from elsewhere.
+    fields: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument, nullable=True)
+    consent_boxes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument, nullable=True)
+    thank_you_message: Mapped[str | None] = mapped_column(Text)
+    double_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    min_fill_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class ScoringModelVersion(Base):
@@ -756,3 +763,35 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(20))  # unsubscribed | bounced | complained | erased | manual
     source: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- issue 10: website tracking (snippet settings, consent-free aggregate counts) ----------------------------
+
+
+class TrackingSettings(Base):
+    """A workspace's website tracking: the public key the snippet names, the sites allowed to send (CORS), and
+    how consent is asked. Absent: the workspace does not track websites."""
+
+    __tablename__ = "tracking_settings"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Host names the snippet and forms may be used on; each also allows its subdomains.
+    allowed_domains: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    require_consent: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    honour_gpc: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PageCount(Base):
+    """Page views counted per day and path without any identifier: visitors without consent (`anonymous`) and
+    known crawlers or headless browsers (`bot`, recorded apart and never scored)."""
+
+    __tablename__ = "tracking_page_counts"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[Any] = mapped_column(Date, primary_key=True)
+    audience: Mapped[str] = mapped_column(String(10), primary_key=True)  # anonymous | bot
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    views: Mapped[int] = mapped_column(Integer, default=0)
