@@ -64,7 +64,8 @@ def _raw_lead(form: Form, fields: dict[str, str]) -> dict[str, Any]:
     if custom:
         raw["custom"] = dict(list(custom.items())[:MAX_CUSTOM_FIELDS])
     if fields.get("consent_email", "").lower() in TRUTHY:
-        raw["consent"] = ConsentInput(email_marketing=True, source=f"form:{form.key}", legal_basis="consent")
+        raw["consent"] = ConsentInput(email_marketing=True, source=f"form:{form.key}", legal_basis="consent",
+                                      form_id=form.id)
     return raw
 
 
