@@ -25,6 +25,7 @@ from leadline.api.routes import (
     identity,
     leads,
     predict,
+    privacy,
     qualification,
     reports,
     routing,
@@ -87,5 +88,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
                    webhooks, users, routing, segments, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
+    app.include_router(privacy.router, responses=COMMON_ERRORS)
+    app.include_router(privacy.public_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

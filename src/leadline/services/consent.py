@@ -129,7 +129,7 @@ def ledger_rows(workspace_id: int, lead_id: int, changes: Sequence[tuple[Purpose
 
 
 def record_consent(session: Session, lead: Lead, changes: Sequence[tuple[Purpose, Action]], proof: Proof, *,
-                   at: datetime | None = None) -> list[ConsentRecord]:
+                   at: datetime | None = None, key: bytes | None = None) -> list[ConsentRecord]:
     """Append ledger entries for a lead and update its derived columns, in the caller's transaction. Side
     effects of the new state follow: an unsubscribe or objection puts the address on the suppression list,
     a refusal of profiling clears the lead's scores."""
@@ -139,11 +139,12 @@ def record_consent(session: Session, lead: Lead, changes: Sequence[tuple[Purpose
     session.add_all(rows)
     session.flush()
     if kept:
-        after_change(session, [lead.id], workspace_id=lead.workspace_id, at=now)
+        after_change(session, [lead.id], workspace_id=lead.workspace_id, at=now, key=key)
     return rows
 
 
-def after_change(session: Session, lead_ids: Sequence[int], *, workspace_id: int, at: datetime) -> None:
+def after_change(session: Session, lead_ids: Sequence[int], *, workspace_id: int, at: datetime,
+                 key: bytes | None = None) -> None:
     """What follows a consent change at once: opted-out addresses go on the suppression list, and leads that
     refused profiling lose their scores and predictions (Art. 21: scoring stops at once)."""
     from leadline.config import get_settings
@@ -153,7 +154,6 @@ def after_change(session: Session, lead_ids: Sequence[int], *, workspace_id: int
     rows = session.execute(select(Lead.id, Lead.email, Lead.unsubscribed, Lead.consent_profiling,
                                   Lead.objected_at).where(Lead.workspace_id == workspace_id,
                                                           Lead.id.in_(list(lead_ids)))).all()
-    key: bytes | None = None
     refused = []
     for lead_id, email, unsubscribed, profiling, objected_at in rows:
         if unsubscribed and email:

@@ -830,6 +830,9 @@ class PrivacySettings(Base):
     __tablename__ = "privacy_settings"
 
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    #: The scheduled job acts only once a workspace turns retention on (the dry-run report works either way):
+    #: switching it on for a workspace with old history (an import, the demo) deletes at the next run.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     lead_inactive_months: Mapped[int] = mapped_column(Integer, default=36)
     lead_action: Mapped[str] = mapped_column(String(10), default="delete")  # delete | anonymise
     visitor_days: Mapped[int] = mapped_column(Integer, default=395)

@@ -117,6 +117,7 @@ def upgrade() -> None:
 
     op.create_table('privacy_settings',
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('enabled', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('lead_inactive_months', sa.Integer(), nullable=False),
     sa.Column('lead_action', sa.String(length=10), nullable=False),
     sa.Column('visitor_days', sa.Integer(), nullable=False),
