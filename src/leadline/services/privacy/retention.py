@@ -195,17 +195,18 @@ def run(db: Database, workspace_id: int, *, dry_run: bool, actor: str = "retenti
     report.dry_run = dry_run
     if dry_run:
         return report
+    # Raw events first, so that the monthly counts include those of the leads erased below.
+    for condition, keep in ((and_(Event.workspace_id == workspace_id, Event.occurred_at < report.event_cutoff), True),
+                            (_anonymous_events(workspace_id, report.visitor_cutoff), False)):
+        while True:
+            with db.write() as session:
+                if _delete_events(session, condition, keep_counts=keep) < EVENT_CHUNK:
+                    break
     secret = key or get_settings().signing_key()
     action = anonymise if report.lead_action == "anonymise" else erase
     for lead_id in report.lead_ids:
         with db.write() as session:
             action(session, workspace_id=workspace_id, lead_id=lead_id, key=secret, actor=actor, now=at)
-    for condition, keep in ((_anonymous_events(workspace_id, report.visitor_cutoff), False),
-                            (and_(Event.workspace_id == workspace_id, Event.occurred_at < report.event_cutoff), True)):
-        while True:
-            with db.write() as session:
-                if _delete_events(session, condition, keep_counts=keep) < EVENT_CHUNK:
-                    break
     with db.write() as session:
         session.execute(delete(Visitor).where(_stale_visitors(workspace_id, report.visitor_cutoff)))
         audit.record(session, workspace_id=workspace_id, actor=actor, action=audit.AuditAction.RETENTION_RUN,
