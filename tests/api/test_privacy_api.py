@@ -124,3 +124,16 @@ def test_retention_settings_and_the_dry_run_report(client, auth):
     assert changed.json()["lead_inactive_months"] == 24
     report = client.get("/api/v1/privacy/retention", headers=auth).json()
     assert report["dry_run"] is True and report["inactive_leads"] == 0
+
+
+def test_a_form_consent_is_a_ledger_entry_with_the_form_the_text_and_the_browser(client, auth):
+    form = client.post("/api/v1/forms", headers=auth, json={"name": "Newsletter"}).json()
+    response = client.post(f"/f/{form['key']}", headers={"User-Agent": "Safari/18", "Accept": "application/json"},
+                           data={"email": "form@example.org", "consent_email": "on",
+                                 "consent_text": "newsletter-2026-11"})
+    assert response.status_code in (200, 303), response.text
+    lead = client.get("/api/v1/leads", params={"email": "form@example.org"}, headers=auth).json()["data"][0]
+    (entry,) = client.get(f"/api/v1/leads/{lead['id']}/consent", headers=auth).json()["ledger"]
+    assert (entry["source"], entry["form_id"], entry["text_version"], entry["user_agent"]) == (
+        f"form:{form['key']}", form["id"], "newsletter-2026-11", "Safari/18")
+    assert "consent_text" not in lead["custom"]

@@ -20,7 +20,7 @@ from leadline.storage.tables import Form, Lead, Workspace
 
 LEAD_FIELDS = ("email", "first_name", "last_name", "phone", "job_title", "country", "language")
 COMPANY_FIELDS = {"company": "name", "company_name": "name", "company_domain": "domain", "website": "domain"}
-CONTROL_FIELDS = ("anonymous_id", "consent_email", "event_id")
+CONTROL_FIELDS = ("anonymous_id", "consent_email", "consent_text", "event_id")
 MAX_CUSTOM_FIELDS = 30
 TRUTHY = {"on", "yes", "true", "1", "oui"}
 
@@ -50,7 +50,8 @@ def list_forms(session: Session, workspace_id: int) -> list[Form]:
     return list(session.scalars(select(Form).where(Form.workspace_id == workspace_id).order_by(Form.id)))
 
 
-def _raw_lead(form: Form, fields: dict[str, str]) -> dict[str, Any]:
+def _raw_lead(form: Form, fields: dict[str, str], proof: tuple[str | None, str | None] = (None, None)
+              ) -> dict[str, Any]:
     raw: dict[str, Any] = {name: fields[name] for name in LEAD_FIELDS if fields.get(name)}
     company = {target: fields[name] for name, target in COMPANY_FIELDS.items()
                if fields.get(name) and name != form.honeypot_field}
@@ -65,11 +66,13 @@ def _raw_lead(form: Form, fields: dict[str, str]) -> dict[str, Any]:
         raw["custom"] = dict(list(custom.items())[:MAX_CUSTOM_FIELDS])
     if fields.get("consent_email", "").lower() in TRUTHY:
         raw["consent"] = ConsentInput(email_marketing=True, source=f"form:{form.key}", legal_basis="consent",
-                                      form_id=form.id)
+                                      form_id=form.id, ip=proof[0], user_agent=proof[1],
+                                      text_version=(fields.get("consent_text") or "")[:200] or None)
     return raw
 
 
-def submit_form(session: Session, form: Form, fields: dict[str, str]) -> FormSubmission:
+def submit_form(session: Session, form: Form, fields: dict[str, str], *, ip: str | None = None,
+                user_agent: str | None = None) -> FormSubmission:
     """Create or complete the lead (empty fields only) and record a `form_submit` event with its UTM fields.
 
     A filled honeypot means a bot: nothing is stored, and the bot is answered as if all went well.
@@ -78,7 +81,7 @@ def submit_form(session: Session, form: Form, fields: dict[str, str]) -> FormSub
         return FormSubmission(lead=None, is_bot=True)
     workspace = session.get(Workspace, form.workspace_id)
     assert workspace is not None
-    data = build_lead_input(_raw_lead(form, fields), default_country=workspace.default_country)
+    data = build_lead_input(_raw_lead(form, fields, (ip, user_agent)), default_country=workspace.default_country)
     result = upsert_lead(session, form.workspace_id, data, mode=WriteMode.FILL_EMPTY)
     anonymous_id = (fields.get("anonymous_id") or "").strip()[:200]
     if anonymous_id:

@@ -102,7 +102,7 @@ def test_a_confirmation_request_is_mailed_once_and_confirming_records_the_grant(
 def test_links_cannot_be_forged_reused_for_another_purpose_or_used_late(db):
     token = make_token(KEY, Token(workspace_id=1, lead_id=2, kind="confirm"))
     assert read_token(KEY, token, kind="confirm").lead_id == 2
-    payload, _, mac = token.partition(".")
+    _payload, _, mac = token.partition(".")
     forged = make_token(b"another-key", Token(workspace_id=1, lead_id=3, kind="confirm"))
     for bad, kind in ((forged, "confirm"), (f"{forged.partition('.')[0]}.{mac}", "confirm"), (token, "prefs"),
                       ("garbage", "confirm")):

@@ -79,7 +79,8 @@ def _submit(request: Request, db: Database, form_key: str, fields: dict[str, str
         if form is None:
             return JSONResponse(error_body(404, "form not found"), status_code=404)
         try:
-            submit_form(session, form, fields)
+            submit_form(session, form, fields, ip=request.client.host if request.client else None,
+                        user_agent=request.headers.get("user-agent"))
         except InvalidLeadInput as exc:
             session.rollback()
             problems = [{"field": p.field, "reason": p.reason} for p in exc.problems]
