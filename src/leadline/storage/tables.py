@@ -759,6 +759,12 @@ class Suppression(Base):
 # --- issue 9: privacy and data rights ------------------------------------------------------------------------
 
 
+#: Events a merge moved away from the lead they were received for: erasure finds them by that subject (a
+#: partial index: only moved events are in it, so ingest pays nothing for it).
+Index("ix_events_moved", Event.workspace_id, Event.subject_lead_id,
+      sqlite_where=text("subject_lead_id <> lead_id"), postgresql_where=text("subject_lead_id <> lead_id"))
+
+
 class ConsentRecord(Base):
     """The consent ledger: every grant, withdrawal and objection for one lead and purpose, with its proof. A
     lead's consent columns are the state derived from it, written in the same transaction."""

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 from sqlalchemy import Column, Table
 
@@ -51,8 +52,10 @@ def lead_columns(table: Table) -> list[Column[object]]:
     return [c for c in table.columns if _names_a_lead(c)]
 
 
+@cache
 def generic_tables() -> list[tuple[Table, list[Column[object]]]]:
-    """Tables found by the generic rule, children before parents (a safe deletion order)."""
+    """Tables found by the generic rule, children before parents (a safe deletion order). Computed once: the
+    schema is complete when the models are imported."""
     found = []
     for table in reversed(Base.metadata.sorted_tables):
         if table.name in EXPLICIT:
@@ -65,13 +68,18 @@ def generic_tables() -> list[tuple[Table, list[Column[object]]]]:
 
 def children(table: Table) -> Iterator[tuple[Table, Column[object], Column[object]]]:
     """(child table, its foreign-key column, the referenced column) for tables that reference `table`."""
+    yield from _references().get(table.name, ())
+
+
+@cache
+def _references() -> dict[str, tuple[tuple[Table, Column[object], Column[object]], ...]]:
+    found: dict[str, list[tuple[Table, Column[object], Column[object]]]] = {}
     for other in Base.metadata.sorted_tables:
-        if other is table:
-            continue
         for column in other.columns:
             for fk in column.foreign_keys:
-                if fk.column.table is table:
-                    yield other, column, fk.column
+                if fk.column.table is not other:
+                    found.setdefault(fk.column.table.name, []).append((other, column, fk.column))
+    return {name: tuple(items) for name, items in found.items()}
 
 
 def unclassified() -> list[str]:

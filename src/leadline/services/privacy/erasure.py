@@ -63,8 +63,10 @@ def person_leads(session: Session, workspace_id: int, lead_id: int) -> list[Lead
     lead = follow_merges(session, workspace_id, lead)
     found, frontier = {lead.id: lead}, [lead.id]
     for _ in range(MAX_MERGE_HOPS):
-        more = list(session.scalars(select(Lead).where(Lead.workspace_id == workspace_id,
-                                                       Lead.merged_into_id.in_(frontier))))
+        # by merged_into_id alone (its own index; with the workspace in the query SQLite may pick a
+        # workspace index and scan every lead), the workspace checked on the rows
+        more = [m for m in session.scalars(select(Lead).where(Lead.merged_into_id.in_(frontier)))
+                if m.workspace_id == workspace_id]
         frontier = [m.id for m in more if m.id not in found]
         found.update({m.id: m for m in more})
         if not frontier:
@@ -98,11 +100,40 @@ def _anonymous_ids(session: Session, workspace_id: int, ids: list[int]) -> list[
                                                                    Visitor.lead_id.in_(ids))))
 
 
-def _event_condition(workspace_id: int, ids: list[int], anonymous: list[str]) -> ColumnElement[bool]:
-    parts = [Event.lead_id.in_(ids), Event.subject_lead_id.in_(ids)]
-    if anonymous:
-        parts.append(Event.anonymous_id.in_(anonymous))
-    return (Event.workspace_id == workspace_id) & or_(*parts)
+def person_events(session: Session, workspace_id: int, ids: list[int], anonymous: list[str]
+                  ) -> list[tuple[int, str | None]]:
+    """(id, client key) of the person's events: by current owner, by the person's anonymous visitor ids, and
+    by subject as received when a merge moved them elsewhere; three indexed lookups (an OR of the three
+    would scan the whole table)."""
+    found: dict[int, str | None] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        found.update((i, k) for i, k in session.execute(select(Event.id, Event.event_key).where(
+            Event.workspace_id == workspace_id, Event.lead_id.in_(chunk))).all())
+        found.update((i, k) for i, k in session.execute(select(Event.id, Event.event_key).where(  # ix_events_moved
+            Event.workspace_id == workspace_id, Event.subject_lead_id.in_(chunk),
+            Event.subject_lead_id != Event.lead_id)).all())
+    for start in range(0, len(anonymous), CHUNK):
+        found.update((i, k) for i, k in session.execute(select(Event.id, Event.event_key).where(  # ix_events_anonymous
+            Event.workspace_id == workspace_id, Event.anonymous_id.is_not(None),
+            Event.anonymous_id.in_(anonymous[start:start + CHUNK]))).all())
+    return sorted(found.items())
+
+
+def _forget_events(session: Session, workspace_id: int, events: list[tuple[int, str | None]], *,
+                   values: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Delete the events (or, with `values`, update them) and their client keys: (events, keys)."""
+    keys = [key for _, key in events if key is not None]
+    removed_keys = 0
+    for start in range(0, len(keys), CHUNK):
+        removed_keys += _count(session.execute(delete(EventKey).where(
+            EventKey.workspace_id == workspace_id, EventKey.event_key.in_(keys[start:start + CHUNK]))))
+    ids = [event_id for event_id, _ in events]
+    for start in range(0, len(ids), CHUNK):
+        chunk = Event.id.in_(ids[start:start + CHUNK])
+        session.execute(update(Event).where(chunk).values(values) if values is not None
+                        else delete(Event).where(chunk))
+    return len(ids), removed_keys
 
 
 def _merge_condition(workspace_id: int, ids: list[int]) -> ColumnElement[bool]:
@@ -120,11 +151,8 @@ def erase(session: Session, *, workspace_id: int, lead_id: int, key: bytes, acto
     emails = sorted({lead.email for lead in leads if lead.email})
     companies = {lead.company_id for lead in leads if lead.company_id is not None}
     anonymous = _anonymous_ids(session, workspace_id, ids)
-    events = _event_condition(workspace_id, ids, anonymous)
-    keys = select(Event.event_key).where(events, Event.event_key.is_not(None))
-    report.rows["event_keys"] = _count(session.execute(delete(EventKey).where(
-        EventKey.workspace_id == workspace_id, EventKey.event_key.in_(keys))))
-    report.rows["events"] = _count(session.execute(delete(Event).where(events)))
+    events = person_events(session, workspace_id, ids, anonymous)
+    report.rows["events"], report.rows["event_keys"] = _forget_events(session, workspace_id, events)
     if anonymous:
         report.rows["visitors"] = _count(session.execute(delete(Visitor).where(
             Visitor.workspace_id == workspace_id, Visitor.anonymous_id.in_(anonymous))))
@@ -198,12 +226,10 @@ def anonymise(session: Session, *, workspace_id: int, lead_id: int, key: bytes, 
     report = ErasureReport(lead_id=leads[0].id, lead_ids=ids)
     emails = sorted({lead.email for lead in leads if lead.email})
     anonymous = _anonymous_ids(session, workspace_id, ids)
-    events = _event_condition(workspace_id, ids, anonymous)
-    report.rows["event_keys"] = _count(session.execute(delete(EventKey).where(
-        EventKey.workspace_id == workspace_id,
-        EventKey.event_key.in_(select(Event.event_key).where(events, Event.event_key.is_not(None))))))
-    report.rows["events"] = _count(session.execute(update(Event).where(events).values(
-        event_key=None, anonymous_id=None, referrer=None, url=None, path=None, email_id=None, properties=None)))
+    events = person_events(session, workspace_id, ids, anonymous)
+    report.rows["events"], report.rows["event_keys"] = _forget_events(session, workspace_id, events, values={
+        "event_key": None, "anonymous_id": None, "referrer": None, "url": None, "path": None, "email_id": None,
+        "properties": None})
     report.rows["visitors"] = _count(session.execute(delete(Visitor).where(
         Visitor.workspace_id == workspace_id, Visitor.lead_id.in_(ids))))
     report.rows["lead_merges"] = _count(session.execute(delete(LeadMerge).where(_merge_condition(workspace_id, ids))))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from leadline.core.identity import json_safe
 from leadline.services.consent import may_email, may_profile, may_track
 from leadline.services.privacy.datamap import generic_tables
-from leadline.services.privacy.erasure import _anonymous_ids, _event_condition, _merge_condition, person_leads
+from leadline.services.privacy.erasure import _anonymous_ids, _merge_condition, person_events, person_leads
 from leadline.services.scoring.explain import explain_lead
 from leadline.services.suppression import is_suppressed
 from leadline.storage.tables import Company, Event, Lead, LeadMerge, Visitor
@@ -65,10 +65,12 @@ def export_person(session: Session, *, workspace_id: int, lead_id: int, key: byt
     lead_table: Table = Lead.__table__  # type: ignore[assignment]
     anonymous = _anonymous_ids(session, workspace_id, ids)
     companies = {lead.company_id for lead in leads if lead.company_id is not None}
+    event_ids = [event_id for event_id, _ in person_events(session, workspace_id, ids, anonymous)]
     tables: dict[str, list[dict[str, Any]]] = {
         "leads": _rows(session, lead_table, (Lead.workspace_id == workspace_id) & Lead.id.in_(ids)),
         "companies": _rows(session, Company.__table__, Company.id.in_(companies)) if companies else [],  # type: ignore[arg-type]
-        "events": _rows(session, Event.__table__, _event_condition(workspace_id, ids, anonymous)),  # type: ignore[arg-type]
+        "events": [row for start in range(0, len(event_ids), 500) for row in _rows(
+            session, Event.__table__, Event.id.in_(event_ids[start:start + 500]))],  # type: ignore[arg-type]
         "visitors": _rows(session, Visitor.__table__, (Visitor.workspace_id == workspace_id)  # type: ignore[arg-type]
                           & Visitor.lead_id.in_(ids)),
         "lead_merges": _rows(session, LeadMerge.__table__, _merge_condition(workspace_id, ids)),  # type: ignore[arg-type]

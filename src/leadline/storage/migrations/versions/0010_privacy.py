@@ -135,11 +135,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('notice_sent_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_leads_notice_due_at'), ['notice_due_at'], unique=False)
 
+    op.create_index('ix_events_moved', 'events', ['workspace_id', 'subject_lead_id'], unique=False,
+                    sqlite_where=sa.text('subject_lead_id <> lead_id'),
+                    postgresql_where=sa.text('subject_lead_id <> lead_id'))
     for statement in (_PG_TRIGGERS if op.get_bind().dialect.name == "postgresql" else _SQLITE_TRIGGERS):
         op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_events_moved', table_name='events')
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log")
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
