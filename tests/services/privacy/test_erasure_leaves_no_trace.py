@@ -40,13 +40,24 @@ from leadline.services.events import EventDraft, record_events
 from leadline.services.identity import identify_visitor, merge_leads
 from leadline.services.leads import WriteMode, upsert_lead
 from leadline.services.outbox import drain
+from leadline.services.privacy import retention
 from leadline.services.privacy.datamap import NOT_LEAD_DATA, children, generic_tables, unclassified
 from leadline.services.privacy.erasure import KEPT_TEXT, anonymise, erase
+from leadline.services.privacy.export import export_html, export_person
 from leadline.services.privacy.scrub import scrub
 from leadline.services.scoring.models import activate, store_version
 from leadline.services.suppression import is_suppressed
 from leadline.services.workspaces import get_or_create_workspace
-from leadline.storage.tables import AuditEntry, Base, Event, Lead, OutboxMessage, Suppression, User
+from leadline.storage.tables import (
+    AuditEntry,
+    Base,
+    Event,
+    EventMonthlyCount,
+    Lead,
+    OutboxMessage,
+    Suppression,
+    User,
+)
 
 NOW = datetime.now(UTC)
 MODEL = {
@@ -194,7 +205,8 @@ def _build_person(db, marker: str) -> tuple[int, int, str]:
         # an event received for the person that now belongs to someone else (a mistaken merge, since undone
         # on the other side): erasure finds it by the subject it was received for
         planter.plant(Event.__table__, overrides={"lead_id": ids[3], "subject_lead_id": ids[1], "occurred_at": NOW,
-                                                  "anonymous_id": None, "event_key": None})
+                                                  "anonymous_id": None, "event_key": None, "type": "page_view",
+                                                  "channel": "seo"})
         missing = [t.name for t, _ in generic_tables() if not session.scalar(
             select(func.count()).select_from(t).where(t.c.workspace_id == ids[0]) if "workspace_id" in t.c
             else select(func.count()).select_from(t))]
@@ -234,6 +246,36 @@ def test_erasure_leaves_the_marker_in_no_row_and_not_in_the_database_files(db):
         assert sorted(m.payload["email_hash"] for m in messages) == sorted(report.email_hashes)
         assert len(report.email_hashes) == 2 and {m.lead_id for m in messages} == {lead_id}
         assert session.scalar(select(AuditEntry.action).order_by(AuditEntry.id.desc())) == "lead.erased"
+    if db.is_sqlite:
+        assert marker.encode() not in _file_bytes(db)
+
+
+def test_the_access_export_holds_the_person_wherever_the_marker_was_planted(db):
+    marker = "zq" + secrets.token_hex(5)
+    workspace_id, lead_id, _email = _build_person(db, marker)
+    with db.read() as session:
+        planted = _rows_with(session, marker)
+        document = export_person(session, workspace_id=workspace_id, lead_id=lead_id,
+                                 key=get_settings().signing_key())
+    missing = []
+    for place in planted:
+        table, _, column = place.partition(".")
+        rows = document["tables"].get(table, [])
+        if not any(marker in str(row.get(column)) for row in rows):
+            missing.append(place)
+    assert missing == [], f"the export leaves out {missing}"
+    assert marker in export_html(document)
+
+
+def test_retention_leaves_the_marker_in_no_row_and_not_in_the_database_files(db):
+    marker = "zq" + secrets.token_hex(5)
+    workspace_id, _lead_id, _email = _build_person(db, marker)
+    later = NOW + timedelta(days=3660)  # ten years of silence: the person is past every retention limit
+    report = retention.run(db, workspace_id, dry_run=False, now=later, key=get_settings().signing_key())
+    assert report.inactive_leads == 2  # the person and the bystander
+    with db.read() as session:
+        assert _rows_with(session, marker) == {}
+        assert session.scalar(select(func.count()).select_from(EventMonthlyCount)) > 0
     if db.is_sqlite:
         assert marker.encode() not in _file_bytes(db)
 

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from leadline.core.identity import json_safe
 from leadline.services.consent import may_email, may_profile, may_track
-from leadline.services.privacy.datamap import generic_tables
+from leadline.services.privacy.datamap import children, generic_tables
 from leadline.services.privacy.erasure import _anonymous_ids, _merge_condition, person_events, person_leads
 from leadline.services.scoring.explain import explain_lead
 from leadline.services.suppression import is_suppressed
-from leadline.storage.tables import Company, Event, Lead, LeadMerge, Visitor
+from leadline.storage.tables import Company, Event, EventKey, Lead, LeadMerge, Visitor
 from leadline.storage.types import utcnow
 
 FORMAT = "leadline-export/1"
@@ -41,6 +41,18 @@ def _row(table: Table, row: Any) -> dict[str, Any]:
 def _rows(session: Session, table: Table, condition: Any) -> list[dict[str, Any]]:
     order = list(table.primary_key.columns)
     return [_row(table, r) for r in session.execute(select(table).where(condition).order_by(*order))]
+
+
+def _collect(session: Session, tables: dict[str, list[dict[str, Any]]], table: Table, condition: Any,
+             depth: int = 0) -> None:
+    """The rows, and the rows of tables that reference them (a webhook delivery's attempts), as erasure
+    deletes them."""
+    tables.setdefault(table.name, []).extend(
+        row for row in _rows(session, table, condition) if row not in tables.get(table.name, []))
+    if depth < 5:
+        for child, column, referenced in children(table):
+            if child.name != "leads":
+                _collect(session, tables, child, column.in_(select(referenced).where(condition)), depth + 1)
 
 
 def _explanation(session: Session, workspace_id: int, lead_id: int) -> dict[str, Any] | None:
@@ -65,7 +77,9 @@ def export_person(session: Session, *, workspace_id: int, lead_id: int, key: byt
     lead_table: Table = Lead.__table__  # type: ignore[assignment]
     anonymous = _anonymous_ids(session, workspace_id, ids)
     companies = {lead.company_id for lead in leads if lead.company_id is not None}
-    event_ids = [event_id for event_id, _ in person_events(session, workspace_id, ids, anonymous)]
+    events = person_events(session, workspace_id, ids, anonymous)
+    event_ids = [event_id for event_id, _ in events]
+    event_keys = [key for _, key in events if key is not None]
     tables: dict[str, list[dict[str, Any]]] = {
         "leads": _rows(session, lead_table, (Lead.workspace_id == workspace_id) & Lead.id.in_(ids)),
         "companies": _rows(session, Company.__table__, Company.id.in_(companies)) if companies else [],  # type: ignore[arg-type]
@@ -75,11 +89,15 @@ def export_person(session: Session, *, workspace_id: int, lead_id: int, key: byt
                           & Visitor.lead_id.in_(ids)),
         "lead_merges": _rows(session, LeadMerge.__table__, _merge_condition(workspace_id, ids)),  # type: ignore[arg-type]
     }
+    if event_keys:
+        tables["event_keys"] = [row for start in range(0, len(event_keys), 500) for row in _rows(
+            session, EventKey.__table__, (EventKey.workspace_id == workspace_id)  # type: ignore[arg-type]
+            & EventKey.event_key.in_(event_keys[start:start + 500]))]
     for table, columns in generic_tables():
         condition = or_(*(column.in_(ids) for column in columns))
         if "workspace_id" in table.columns:
             condition = condition & (table.columns["workspace_id"] == workspace_id)
-        tables[table.name] = _rows(session, table, condition)
+        _collect(session, tables, table, condition)
     decisions = {name: {"allowed": d.allowed, "reason": d.reason}
                  for name, d in (("marketing_email", may_email(main)), ("tracking", may_track(main)),
                                  ("profiling", may_profile(main)))}
