@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, Writer, WriteSession, parse_id
+from leadline.api.deps import Admin, DatabaseDep, Reader, ReadSession, Writer, WriteSession, gates, parse_id
 from leadline.api.schemas import Short, Strict
 from leadline.config import Settings
 from leadline.core.consent import Action, LegalBasis, Purpose
@@ -196,16 +196,22 @@ class EraseOut(BaseModel):
 
 
 @router.post("/privacy/erase", response_model=EraseOut)
-def erase(body: EraseIn, request: Request, principal: Admin, db: DatabaseDep) -> EraseOut:
+async def erase(body: EraseIn, request: Request, principal: Admin, db: DatabaseDep) -> EraseOut:
     """Erase (or anonymise) the person everywhere (Art. 17); the address stays only as a keyed hash on the
     suppression list, webhook receivers get `lead.erased`, and the freed database pages are scrubbed."""
-    with db.write() as session:
-        report = requests.erase_person(session, workspace_id=principal.workspace_id, email=body.email,
-                                       key=_key(request), actor=principal.actor, identity=body.identity,
-                                       anonymise_only=body.mode == "anonymise")
-    result = scrub(db, report.tables, vacuum=body.vacuum)
-    return EraseOut(lead_id=str(report.lead_id), erased_lead_ids=[str(i) for i in report.lead_ids], mode=body.mode,
-                    tables=report.tables, scrubbed=result.complete, scrub_detail=result.detail)
+
+    def run() -> EraseOut:
+        with db.write() as session:
+            report = requests.erase_person(session, workspace_id=principal.workspace_id, email=body.email,
+                                           key=_key(request), actor=principal.actor, identity=body.identity,
+                                           anonymise_only=body.mode == "anonymise")
+        result = scrub(db, report.tables, vacuum=body.vacuum)
+        return EraseOut(lead_id=str(report.lead_id), erased_lead_ids=[str(i) for i in report.lead_ids],
+                        mode=body.mode, tables=report.tables, scrubbed=result.complete,
+                        scrub_detail=result.detail)
+
+    async with gates(request).write:  # the one writer connection (SQLite) is taken in turn, never fought over
+        return await run_in_threadpool(run)
 
 
 class RequestIn(Strict):
@@ -320,10 +326,12 @@ def retention_report(principal: Admin, db: DatabaseDep) -> dict[str, Any]:
 
 
 @router.post("/privacy/retention/run")
-def retention_run(principal: Admin, request: Request, db: DatabaseDep) -> dict[str, Any]:
+async def retention_run(principal: Admin, request: Request, db: DatabaseDep) -> dict[str, Any]:
     """Apply retention now (whether or not the schedule is enabled)."""
-    return retention.run(db, principal.workspace_id, dry_run=False, actor=principal.actor,
-                         key=_key(request)).as_dict()
+    async with gates(request).write:
+        report = await run_in_threadpool(retention.run, db, principal.workspace_id, dry_run=False,
+                                         actor=principal.actor, key=_key(request))
+    return report.as_dict()
 
 
 # --- public pages: preference centre and double opt-in ------------------------------------------------------
@@ -395,7 +403,8 @@ async def save_preference_centre(token: str, request: Request, db: DatabaseDep) 
         except preferences.BadToken as error:
             return _bad_link(error)
 
-    return await run_in_threadpool(save)
+    async with gates(request).write:
+        return await run_in_threadpool(save)
 
 
 @public_router.get("/privacy/confirm/{token}", response_class=HTMLResponse)
@@ -415,13 +424,17 @@ def confirmation_page(token: str, request: Request, session: ReadSession) -> HTM
 
 
 @public_router.post("/privacy/confirm/{token}", response_class=HTMLResponse)
-def confirm(token: str, request: Request, db: DatabaseDep) -> HTMLResponse:
-    try:
-        parsed = preferences.read_token(_key(request), token, kind="confirm")
-        with db.write() as session:
-            written = preferences.confirm(session, parsed, key=_key(request), visit=_visit(request))
-    except preferences.BadToken as error:
-        return _bad_link(error)
-    return _page("Thank you", "<p>Your subscription is confirmed.</p>" if written
-                 else "<p>You had already confirmed.</p>")
+async def confirm(token: str, request: Request, db: DatabaseDep) -> HTMLResponse:
 
+    def run() -> HTMLResponse:
+        try:
+            parsed = preferences.read_token(_key(request), token, kind="confirm")
+            with db.write() as session:
+                written = preferences.confirm(session, parsed, key=_key(request), visit=_visit(request))
+        except preferences.BadToken as error:
+            return _bad_link(error)
+        return _page("Thank you", "<p>Your subscription is confirmed.</p>" if written
+                     else "<p>You had already confirmed.</p>")
+
+    async with gates(request).write:
+        return await run_in_threadpool(run)
