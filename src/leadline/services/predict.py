@@ -134,7 +134,8 @@ def _lead_query(workspace_id: int, dialect: str) -> Select[Any]:
                    Company.country.label("company_country"), Company.size.label("company_size"),
                    Company.revenue.label("company_revenue"))
             .outerjoin(Company, Company.id == Lead.company_id)
-            .where(Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None)))
+            # training and scoring are profiling: never on a lead that refused it or objected (Art. 21)
+            .where(Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), profiling_allowed()))
 
 
 def _lead_frame(session: Session, query: Select[Any]) -> pd.DataFrame:
@@ -347,7 +348,7 @@ def current_features(session: Session, workspace_id: int, types: Sequence[str], 
     query = _open_leads(workspace_id, dialect)
     subquery = select(Lead.id, literal(_seconds(now)).label("cutoff")).where(
         Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), Lead.stage.not_in(CLOSED))
-    query, subquery = query.where(profiling_allowed()), subquery.where(profiling_allowed())
+    subquery = subquery.where(profiling_allowed())
     if lead_ids is not None:
         ids = list(lead_ids)
         query, subquery = query.where(Lead.id.in_(ids)), subquery.where(Lead.id.in_(ids))

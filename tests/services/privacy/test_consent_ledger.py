@@ -142,3 +142,14 @@ def test_an_unsubscribe_event_is_a_ledger_entry(db, workspace):
         assert (lead.unsubscribed, lead.consent_email) == (True, False)
         assert [(r.action, r.source) for r in ledger(session, workspace.id, lead_id)][-1] == (
             "unsubscribe", "email_unsubscribe")
+
+
+def test_the_predictive_model_neither_trains_on_nor_scores_a_lead_that_refused_profiling(db, workspace):
+    from leadline.services.predict import current_features, due_for_rescoring
+
+    kept = _upsert(db, workspace, email="keep@example.org")
+    refused = _upsert(db, workspace, email="refuse@example.org", consent=ConsentInput(profiling=False))
+    with db.read() as session:
+        assert due_for_rescoring(session, workspace.id, NOW) == [kept]
+        assert list(current_features(session, workspace.id, [], NOW).index) == [kept]
+        assert refused not in list(current_features(session, workspace.id, [], NOW, [refused]).index)
