@@ -43,3 +43,12 @@ def test_funnel_by_channel_and_attribution_by_campaign(client, auth, leads):
 def test_bad_parameters_get_422(client, auth, query):
     r = client.get(f"/api/v1/reports/funnel?{query}", headers=auth)
     assert r.status_code == 422, r.text
+
+
+@pytest.mark.parametrize("query", ["start=1013-01-01T00:00:00Z", "end=0001-01-01T00:00:00Z",
+                                   "end=9999-12-31T00:00:00Z"])
+def test_dates_outside_the_supported_range_get_422_naming_the_field(client, auth, query):
+    r = client.get(f"/api/v1/reports/kpis?{query}", headers=auth)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["error"]["fields"]
+    assert error["field"] == f"query.{query.split('=')[0]}" and "between 1970-01-01 and 2200-01-01" in error["reason"]

@@ -285,3 +285,24 @@ def test_a_named_score_cools_down_on_time_too(client, auth, director, db):
         assert refresh_due(session, now=due + timedelta(seconds=1)) == 1
     with db.read() as session:
         assert session.get(Lead, int(director["id"])).named_scores["product_b"]["temperature"] == "warm"
+
+
+def test_a_lead_that_cools_down_by_decay_leaves_a_segment_of_hot_leads(client, auth, model, director, db):
+    from leadline.services.segments.membership import recheck_due
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    _events(client, auth, director["id"], {"type": "quote_request", "occurred_at": yesterday},
+            {"type": "email_click", "occurred_at": yesterday},
+            {"type": "page_view", "occurred_at": yesterday, "properties": {"path": "/pricing"}})
+    created = client.post("/api/v1/segments", json={"name": "Hot", "filter": "temperature = hot"}, headers=auth)
+    segment = created.json()["id"]
+
+    def members() -> list[str]:
+        return [m["lead_id"] for m in client.get(f"/api/v1/segments/{segment}/members", headers=auth).json()["data"]]
+
+    assert members() == [director["id"]]
+    due = datetime.fromisoformat(_score(client, auth, director["id"])["next_change_at"])
+    with db.write() as session:
+        assert refresh_due(session, now=due + timedelta(seconds=1)) == 1
+    recheck_due(db, due + timedelta(seconds=2))
+    assert members() == []

@@ -119,3 +119,42 @@ def test_ping_then_the_delivery_log(client: TestClient, auth: dict[str, str], db
     older = client.get(f"/api/v1/webhooks/{created['id']}/deliveries", params={"before": delivery["id"]},
                        headers=auth)
     assert older.status_code == 200 and older.json() == []
+
+
+def _ping_signature(client: TestClient, auth: dict[str, str], db: Database, receiver: Receiver, hook: str) -> tuple:
+    assert client.post(f"/api/v1/webhooks/{hook}/test", headers=auth).status_code == 202
+    send_due_webhooks(db)
+    last = receiver.received[-1]
+    return last.headers["Leadline-Signature"], last.body
+
+
+def test_rotating_the_secret_signs_with_both_during_the_grace_period(client: TestClient, auth: dict[str, str],
+                                                                   db: Database, receiver: Receiver,
+                                                                   private_ok: None) -> None:
+    import time
+
+    from leadline.core.webhooks import verify
+
+    created = _create(client, auth, receiver.url())
+    old = created["secret"]
+    rotated = client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret", json={"grace_hours": 1}, headers=auth)
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["secret"]
+    assert new != old and new.startswith("whsec_")
+    header, body = _ping_signature(client, auth, db, receiver, created["id"])
+    assert header.count("v1=") == 2
+    assert verify(new, header, body, now=int(time.time())) and verify(old, header, body, now=int(time.time()))
+
+    # revoked at once (a leak): only the newest secret signs
+    newest = client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret", json={"grace_hours": 0},
+                         headers=auth).json()["secret"]
+    header, body = _ping_signature(client, auth, db, receiver, created["id"])
+    assert header.count("v1=") == 1 and verify(newest, header, body, now=int(time.time()))
+    assert not verify(new, header, body, now=int(time.time()))
+
+
+@pytest.mark.parametrize("body", [{"grace_hours": -1}, {"grace_hours": 500}, {"grace": 1}])
+def test_a_bad_rotation_request_gets_422(client: TestClient, auth: dict[str, str], receiver: Receiver,
+                                         private_ok: None, body: dict) -> None:
+    created = _create(client, auth, receiver.url())
+    assert client.post(f"/api/v1/webhooks/{created['id']}/rotate-secret", json=body, headers=auth).status_code == 422

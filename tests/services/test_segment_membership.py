@@ -146,3 +146,53 @@ def test_static_lists_take_members_by_hand(db, seen):
         assert catalog.remove_members(session, workspace.id, segment_id, [a]) == 1
     outbox.drain(db)
     assert seen == [("segment.entered", a, str(segment_id)), ("segment.left", a, str(segment_id))]
+
+
+def test_deleting_a_segment_lets_its_members_leave_it(db, seen):
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        a, b = (upsert_lead(session, workspace.id, LeadInput(email=f"{n}@x.example"), mode=WriteMode.OVERWRITE).lead.id
+                for n in "ab")
+        segment_id = catalog.create_segment(session, workspace.id, name="Trade show", kind="static").id
+        catalog.add_members(session, workspace.id, segment_id, [a, b])
+    outbox.drain(db)
+    seen.clear()
+    with db.write() as session:
+        catalog.delete_segment(session, workspace.id, segment_id)
+    outbox.drain(db)
+    assert sorted(seen) == [("segment.left", a, str(segment_id)), ("segment.left", b, str(segment_id))]
+    assert _members(db, segment_id) == {}
+
+
+def test_a_company_change_made_through_one_lead_moves_its_colleagues(db, seen):
+    from leadline.core.lead_input import CompanyInput
+
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        first = upsert_lead(session, workspace.id, LeadInput(email="a@grow.example",
+                                                               company=CompanyInput(name="Grow", size=10)),
+                            mode=WriteMode.OVERWRITE).lead.id
+        colleague = upsert_lead(session, workspace.id, LeadInput(email="b@grow.example"),
+                                mode=WriteMode.OVERWRITE).lead.id
+        segment_id = catalog.create_segment(session, workspace.id, name="Big", filter="company.size >= 500").id
+    with db.write() as session:
+        update_lead(session, workspace.id, first, LeadInput(company=CompanyInput(name="Grow", size=800)))
+    recheck_due(db, datetime.now(UTC))
+    assert sorted(_members(db, segment_id)) == sorted([first, colleague])
+
+
+def test_a_visitors_anonymous_visits_count_once_it_identifies(db, seen):
+    from leadline.services.identity import identify_visitor
+
+    now = datetime.now(UTC)
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        record_events(session, workspace, [
+            EventDraft(type="page_view", anonymous_id="v1", occurred_at=now - timedelta(days=d),
+                       properties={"path": "/pricing"}) for d in (1, 2)])
+        segment_id = catalog.create_segment(session, workspace.id, name="Pricing", filter=PRICING).id
+        lead_id = upsert_lead(session, workspace.id, LeadInput(email="a@x.example"), mode=WriteMode.OVERWRITE).lead.id
+    with db.write() as session:
+        assert identify_visitor(session, workspace.id, "v1", lead_id) == 2
+    recheck_due(db, datetime.now(UTC))
+    assert list(_members(db, segment_id)) == [lead_id]

@@ -127,8 +127,9 @@ def identify_visitor(session: Session, workspace_id: int, anonymous_id: str, lea
     if moved or attached:
         lead.updated_at = utcnow()
     session.flush()
-    if attached:  # its anonymous past now counts towards its score
+    if attached:  # its anonymous past now counts towards its score and its segments
         _rescore(session, workspace_id, [lead], cause="identified")
+        mark_lead_fields(session, workspace_id, [lead.id], None, now=utcnow())
     return attached
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.sql import ClauseElement
 
 from leadline.core.consent import STATE_FIELDS, Action, ConsentState, Purpose, changes_from_flags, notice_deadline
 from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
+from leadline.core.segments import SCORE_FIELDS
 from leadline.services.companies import (
     apply_company_fields,
     changed_companies,
@@ -29,7 +30,7 @@ from leadline.services.consent import Proof, after_change, apply_changes, ledger
 from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.refresh import SCORE_ATTRIBUTES, refresh_leads
-from leadline.services.segments.membership import input_fields, mark_imported, mark_lead_fields
+from leadline.services.segments.membership import COMPANY_FIELDS, input_fields, mark_imported, mark_lead_fields
 from leadline.services.touches import apply_touch
 from leadline.storage.bulk import bulk_insert, executemany
 from leadline.storage.tables import Company, ConsentRecord, Event, Lead
@@ -176,14 +177,17 @@ def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: Wri
         session.execute(insert(ConsentRecord.__table__), ledger_rows(
             lead.workspace_id, lead.id, consent_changes, consent_proof(data.consent, "api"), at))
         after_change(session, [lead.id], workspace_id=lead.workspace_id, at=at)
-    if refresh_leads(session, lead.workspace_id, [lead.id], at=at):
+    scored = refresh_leads(session, lead.workspace_id, [lead.id], at=at)
+    if scored:
         session.refresh(lead, attribute_names=list(SCORE_ATTRIBUTES))
-        if lead.company_id is not None and lead.company_id in (changed := changed_companies(session)):
-            changed.discard(lead.company_id)  # its colleagues' fit may have moved with the company's fields
-            colleagues = session.scalars(select(Lead.id).where(
-                Lead.workspace_id == lead.workspace_id, Lead.company_id == lead.company_id, Lead.id != lead.id,
-                Lead.merged_into_id.is_(None))).all()
+    if lead.company_id is not None and lead.company_id in (changed := changed_companies(session)):
+        changed.discard(lead.company_id)  # its colleagues' fit and company fields moved with the company
+        colleagues = session.scalars(select(Lead.id).where(
+            Lead.workspace_id == lead.workspace_id, Lead.company_id == lead.company_id, Lead.id != lead.id,
+            Lead.merged_into_id.is_(None))).all()
+        if scored:
             refresh_leads(session, lead.workspace_id, colleagues, cause="company", at=at)
+        mark_lead_fields(session, lead.workspace_id, colleagues, COMPANY_FIELDS | SCORE_FIELDS, now=at)
     mark_lead_fields(session, lead.workspace_id, [lead.id], input_fields(data), now=at)
 
 

@@ -57,6 +57,8 @@ class Job:
     secret: str
     body: bytes
     allow_private: bool
+    #: The previous secret while a rotation's grace period lasts: it signs too.
+    previous_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +95,17 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Job]:
             continue
         delivery.attempts += 1
         delivery.next_attempt_at = now + LEASE
+        previous = subscription.previous_secret if subscription.previous_secret_until is not None \
+            and subscription.previous_secret_until > now else None
         jobs.append(Job(delivery.id, delivery.attempts, delivery.topic, subscription.url, subscription.secret,
-                        body_bytes(with_id(delivery.payload, delivery.id)), bool(allow_private)))
+                        body_bytes(with_id(delivery.payload, delivery.id)), bool(allow_private), previous))
     return jobs
 
 
 def _headers(job: Job) -> dict[str, str]:
     return {"Content-Type": "application/json", "User-Agent": f"Leadline-Webhooks/{__version__}",
-            SIGNATURE_HEADER: sign(job.secret, int(time.time()), job.body),
+            SIGNATURE_HEADER: sign(job.secret, int(time.time()), job.body,
+                                   also=(job.previous_secret,) if job.previous_secret else ()),
             "Leadline-Event": job.topic, "Leadline-Delivery": str(job.delivery_id),
             "Idempotency-Key": str(job.delivery_id), "Leadline-Attempt": str(job.number)}
 

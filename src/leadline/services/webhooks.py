@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -96,6 +96,19 @@ def update_subscription(session: Session, *, workspace_id: int, subscription_id:
     if change.description is not None:
         row.description = change.description
     row.updated_at = utcnow()
+    session.flush()
+    return row
+
+
+def rotate_secret(session: Session, *, workspace_id: int, subscription_id: int, grace: timedelta,
+                  now: datetime | None = None) -> WebhookSubscription:
+    """A new secret signs from now on; the old one signs beside it for `grace` (zero: revoked at once, e.g.
+    after a leak). The caller shows the new secret once."""
+    row = get_subscription(session, workspace_id, subscription_id)
+    now = now or utcnow()
+    row.previous_secret, row.previous_secret_until = (row.secret, now + grace) if grace > timedelta(0) else (None, None)
+    row.secret = new_secret()
+    row.updated_at = now
     session.flush()
     return row
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import AfterValidator
 
 from leadline.api.deps import Reader, ReadSession, workspace_of
 from leadline.api.schemas import AwareDatetime
@@ -19,8 +20,19 @@ from leadline.services.reports.kpis import KpiReport, kpi_report
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
-Start = Annotated[AwareDatetime | None, Query(description="Leads created from (inclusive), ISO 8601 with offset")]
-End = Annotated[AwareDatetime | None, Query(description="Leads created before (exclusive)")]
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_range(at: datetime) -> datetime:
+    # Reports compare with the previous period of the same length: far-off dates would overflow `datetime`.
+    if not EARLIEST <= at < LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return at
+
+
+ReportTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Start = Annotated[ReportTime | None, Query(description="Leads created from (inclusive), ISO 8601 with offset")]
+End = Annotated[ReportTime | None, Query(description="Leads created before (exclusive)")]
 
 
 class ChannelDimension(StrEnum):

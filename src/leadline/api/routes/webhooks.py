@@ -3,11 +3,11 @@ log, and a test ping."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadline.api.deps import Admin, ReadSession, WriteSession, parse_id
 from leadline.core.ssrf import MAX_URL_LENGTH
@@ -20,6 +20,7 @@ from leadline.services.webhooks import (
     list_deliveries,
     list_subscriptions,
     queue_ping,
+    rotate_secret,
     update_subscription,
 )
 from leadline.storage.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -123,6 +124,23 @@ def patch_webhook(webhook_id: str, body: WebhookPatch, principal: Admin, session
     change = SubscriptionChange(url=body.url, topics=body.topics, active=body.active, description=body.description)
     return WebhookOut.of(update_subscription(session, workspace_id=principal.workspace_id,
                                              subscription_id=parse_id(webhook_id, "webhook"), change=change))
+
+
+class RotationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_hours: int = Field(default=24, ge=0, le=168, description=(
+        "How long the old secret keeps signing beside the new one (0: revoke it now, e.g. after a leak)"))
+
+
+@router.post("/{webhook_id}/rotate-secret", response_model=WebhookCreated)
+def rotate_webhook_secret(webhook_id: str, principal: Admin, session: WriteSession,
+                          body: RotationIn | None = None) -> WebhookCreated:
+    """A new secret, shown once; during the grace period each body carries two `v1` signatures."""
+    grace = timedelta(hours=(body or RotationIn()).grace_hours)
+    row = rotate_secret(session, workspace_id=principal.workspace_id,
+                        subscription_id=parse_id(webhook_id, "webhook"), grace=grace)
+    return WebhookCreated(**WebhookOut.of(row).model_dump(), secret=row.secret)
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response)

@@ -67,7 +67,8 @@ def channel_report(session: Session, *, workspace_id: int, period: Period = Peri
                    dimension: Dimension = Dimension.channel) -> list[ChannelRow]:
     if dimension not in (Dimension.channel, Dimension.campaign, Dimension.landing_page):
         raise ValueError("channels report groups by channel, campaign or landing_page")
-    groups = aggregate_cohorts(session, workspace_id=workspace_id, period=period, dimension=dimension)
+    groups = aggregate_cohorts(session, workspace_id=workspace_id, period=period, dimension=dimension,
+                              with_waits=False)
     revenue = _revenue(session, workspace_id, period, dimension)
     counts: dict[str, dict[str, int]] = {
         name: {step: sum(n for rank, n in g.by_rank.items() if rank >= i) for i, step in enumerate(STEPS[1:])}

@@ -25,6 +25,7 @@ from leadline.core.scoring.conditions import fields_of
 from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import Band, band_of, engagement_at
+from leadline.core.segments import SCORE_FIELDS
 from leadline.services.errors import Invalid
 from leadline.services.scoring.facts import fit_key, fit_rows_query
 from leadline.services.scoring.models import activate, active_model
@@ -37,6 +38,7 @@ from leadline.services.scoring.state import (
     lock_leads,
     write_scores,
 )
+from leadline.services.segments.membership import mark_lead_fields
 from leadline.storage.database import Database
 from leadline.storage.scoring_sql import (
     decay_sum,
@@ -203,6 +205,8 @@ def _rescore_chunk(session: Session, model: ScoringModel, version: int, workspac
     write_scores(session, workspace_id, model, version,
                  [ScoredLead(lead_id, fit, states, bands[lead_id][0] if lead_id in bands else None, cause, named)
                   for lead_id, fit, states, named in computed], at)
+    # Segments that read scores or temperature re-check the rescored leads.
+    mark_lead_fields(session, workspace_id, [lead_id for lead_id, _, _, _ in computed], SCORE_FIELDS, now=at)
     if not isinstance(leads, tuple):  # leads merged away keep no score of their own, and nothing due
         gone = set(leads) - {lead_id for lead_id, _, _, _ in computed}
         if gone:

@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import fit_rules_fired, fit_value
+from leadline.core.segments import SCORE_FIELDS
 from leadline.services.scoring.facts import fit_facts, fit_rows
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.state import ScoredLead, load_leads_and_states, lock_leads, write_scores
+from leadline.services.segments.membership import mark_lead_fields
 from leadline.storage.tables import Lead
 from leadline.storage.types import utcnow
 
@@ -73,4 +75,6 @@ def refresh_due(session: Session, *, now: datetime | None = None, limit: int = D
         write_scores(session, workspace_id, active.model, active.version,
                      [ScoredLead(i, bands[i].fit, states.get(i, {}), bands[i].band, "decay", bands[i].named_fits)
                       for i in ids], now)
+        # Segments that read scores or temperature re-check these leads (decay moved them without an event).
+        mark_lead_fields(session, workspace_id, ids, SCORE_FIELDS, now=now)
     return len(due)

@@ -161,8 +161,13 @@ def update_segment(session: Session, workspace_id: int, segment_id: int, change:
 
 
 def delete_segment(session: Session, workspace_id: int, segment_id: int) -> None:
+    """Its members leave it (`segment.left`, so workflows and webhooks that follow the segment hear of it)."""
     segment = get_segment(session, workspace_id, segment_id)
-    session.execute(delete(SegmentMembership).where(SegmentMembership.segment_id == segment.id))
+    members = session.scalars(delete(SegmentMembership).where(SegmentMembership.segment_id == segment.id)
+                              .returning(SegmentMembership.lead_id)).all()
+    payload = {"segment_id": str(segment.id), "deleted": True}
+    outbox.emit_many(session, workspace_id=workspace_id, topic=LEFT,
+                     items=[(lead_id, payload) for lead_id in sorted(members)])
     session.delete(segment)
     session.flush()
 

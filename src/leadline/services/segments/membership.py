@@ -12,8 +12,12 @@
    alone ("never did X in the last 14 days") gets a dirty row due at that moment. `expire_memberships` turns
    due expiries into dirty rows, so the lead leaves on time.
 
-Limits: scores that move by decay alone (the score-refresh job) do not mark leads dirty, nor do company
-changes made through another lead of the company; stage changes arrive through `lead.stage_changed`.
+Scores: events mark their leads (scoring runs in the same request); the score-refresh job (a band or
+temperature change by decay alone) and bulk rescores mark the leads they write. Limits: a raw score that decays
+between two band changes is re-checked at the next one (a segment on `score >= 50` may hold a lead whose score
+has slipped under 50 until then; conditions on `temperature` are exact). Company changes made through one lead
+mark its colleagues too, and a visitor's anonymous events attached at identification mark the lead; stage
+changes arrive through `lead.stage_changed`.
 """
 
 from __future__ import annotations
@@ -112,7 +116,7 @@ def mark_event_leads(session: Session, workspace_id: int, lead_event_types: Iter
     return mark_dirty(session, workspace_id, leads, now=now)
 
 
-_COMPANY_FIELDS = frozenset(f for f in FIELDS if f.startswith("company.")) | {"company_id"}
+COMPANY_FIELDS = frozenset(f for f in FIELDS if f.startswith("company.")) | {"company_id"}
 _TOUCH_FIELDS = frozenset({"first_channel", "first_campaign", "last_channel", "last_non_direct_channel",
                            "last_non_direct_campaign", "first_touch_at", "last_touch_at"})
 
@@ -124,7 +128,7 @@ def input_fields(data: LeadInput) -> set[str]:
     fields |= {f"custom.{key}" for key in data.custom or {}}
     fields |= SCORE_FIELDS | {"updated_at", "created_at"}
     if data.company is not None or data.email:
-        fields |= _COMPANY_FIELDS
+        fields |= COMPANY_FIELDS
     if data.consent is not None:
         fields |= {"unsubscribed", "consent_email"}
     if not data.source.is_empty():

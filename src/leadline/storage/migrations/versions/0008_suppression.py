@@ -1,4 +1,4 @@
-"""suppression list (keyed hashes of addresses that must never be mailed)
+"""suppression list (keyed hashes of addresses that must never be mailed); covering index for the reports; webhook secret rotation
 
 Revision ID: 0008_suppression
 Revises: 0007_predict
@@ -30,7 +30,17 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
     sa.UniqueConstraint('workspace_id', 'email_hash', name=op.f('uq_suppressions_workspace_id_email_hash'))
     )
+    with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('previous_secret', sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column('previous_secret_until', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.create_index('ix_leads_funnel_cover', ['workspace_id', 'funnel_rank', 'created_at', 'merged_into_id', 'stage', 'stage_changed_at', 'first_channel', 'first_campaign', 'owner_id', 'mql_at', 'sql_at', 'opportunity_at', 'customer_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index('ix_leads_funnel_cover')
+    with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
+        batch_op.drop_column('previous_secret_until')
+        batch_op.drop_column('previous_secret')
     op.drop_table('suppressions')
