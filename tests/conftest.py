@@ -62,8 +62,14 @@ def _truncate(db: Database) -> None:
         if db.dialect == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            # the audit log's append-only triggers refuse DELETE: set them aside while emptying it
+            triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+            for name, _sql in triggers:
+                conn.execute(text(f"DROP TRIGGER {name}"))
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
+            for _name, sql in triggers:
+                conn.execute(text(sql))
             conn.execute(text("DELETE FROM sqlite_sequence")) if conn.execute(
                 text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
 

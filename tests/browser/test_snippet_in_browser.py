@@ -132,7 +132,7 @@ def console_errors(page: Any) -> Iterator[list[str]]:
     assert errors == []  # no console errors in any of these tests
 
 
-def _wait(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

@@ -27,6 +27,7 @@ from leadline.api.routes import (
     identity,
     leads,
     predict,
+    privacy,
     qualification,
     reports,
     routing,
@@ -97,5 +98,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                    webhooks, users, routing, segments, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(demo_site.router)
+    app.include_router(privacy.router, responses=COMMON_ERRORS)
+    app.include_router(privacy.public_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -51,11 +51,26 @@ class CompanyIn(Strict):
     country: Annotated[str, Field(max_length=60)] | None = None
 
 
+class ProvenanceIn(Strict):
+    """Where a list came from (bought, rented, co-registration): an Art. 14 notice is owed within a month."""
+
+    list: Short | None = None
+    partner: Short | None = None
+    partner_proof: Annotated[str, Field(max_length=2000)] | None = None
+    collected_at: Short | None = None
+
+
 class ConsentIn(Strict):
     email_marketing: bool | None = None
     unsubscribed: bool | None = None
     source: Short | None = None
     legal_basis: Annotated[str, Field(pattern="^(consent|legitimate_interest|contract)$")] | None = None
+    tracking: bool | None = None
+    profiling: bool | None = None
+    partner_sharing: bool | None = None
+    subject_type: Annotated[str, Field(pattern="^(consumer|professional)$")] | None = None
+    text_version: Short | None = None
+    provenance: ProvenanceIn | None = None
 
 
 CustomFields = dict[Annotated[str, Field(max_length=64)], JsonValue]

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from leadline.cli.common import WorkspaceOpt, database, err, fail, find_workspace_id
 from leadline.cli.model import model_app
+from leadline.cli.privacy import privacy_app
 from leadline.cli.qualify import qualify, stages
 from leadline.cli.report import report_app
 from leadline.cli.routing import route_app, users_app
@@ -25,6 +26,7 @@ from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
+from leadline.services import audit
 from leadline.services.leads import LeadFilter, company_of, get_lead, list_leads, timeline
 from leadline.services.scoring.bulk import apply_version
 from leadline.services.scoring.models import active_model, built_in_source, load_document, store_version
@@ -49,6 +51,7 @@ app.add_typer(route_app, name="route")
 app.add_typer(segments_app, name="segments")
 app.add_typer(model_app, name="model")
 app.add_typer(tracking_app, name="tracking")
+app.add_typer(privacy_app, name="privacy")
 app.command()(worker)
 
 def _out() -> Console:
@@ -217,6 +220,11 @@ def leads_list(
             rows.extend(_lead_row(LeadView.of(lead, company)) for lead, company in page)
             if cursor is None:
                 break
+    if output is not OutputFormat.table:  # a machine-readable extract of personal data: audited
+        with db.write() as session:
+            audit.record(session, workspace_id=workspace_id, actor="cli", action=audit.AuditAction.BULK_EXPORT,
+                         target_type="leads", detail={"rows": len(rows), "format": output.value,
+                                                      "filters": {"stage": stage, "temperature": temperature}})
     _emit(rows, output)
 
 

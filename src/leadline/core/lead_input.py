@@ -55,6 +55,18 @@ class ConsentInput:
     unsubscribed: bool | None = None
     source: str | None = None
     legal_basis: str | None = None
+    # The other purposes of the consent ledger, the person's kind and the proof (see `leadline.core.consent`).
+    tracking: bool | None = None
+    profiling: bool | None = None
+    partner_sharing: bool | None = None
+    subject_type: str | None = None  # consumer | professional
+    text_version: str | None = None
+    form_id: int | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    #: Lists from someone else: {"list", "partner", "partner_proof", "collected_at"}; its presence means an
+    #: Art. 14 notice is owed within a month.
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +165,13 @@ def _optional_float(value: Any, name: str, problems: list[FieldProblem]) -> floa
 def _consent(raw: ConsentInput | Mapping[str, Any] | None) -> ConsentInput | None:
     if raw is None or isinstance(raw, ConsentInput):
         return raw
+    provenance = raw.get("provenance")
     return ConsentInput(
         email_marketing=raw.get("email_marketing"), unsubscribed=raw.get("unsubscribed"),
         source=_text(raw.get("source")), legal_basis=_text(raw.get("legal_basis")),
+        tracking=raw.get("tracking"), profiling=raw.get("profiling"), partner_sharing=raw.get("partner_sharing"),
+        subject_type=_text(raw.get("subject_type")), text_version=_text(raw.get("text_version")),
+        provenance=dict(provenance) if isinstance(provenance, Mapping) and provenance else None,
     )
 
 

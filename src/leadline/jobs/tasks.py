@@ -70,3 +70,21 @@ def rescore_predictions(db: Database, now: datetime) -> int:
     from leadline.services.predict import rescore_due
 
     return rescore_due(db, now)
+
+
+@periodic("consent-confirmations", seconds=5)
+def send_consent_confirmations(db: Database, now: datetime) -> int:
+    """Send pending double opt-in confirmation emails (see `services.privacy.preferences`)."""
+    from leadline.services.privacy.preferences import send_due_confirmations
+
+    settings = get_settings()
+    return send_due_confirmations(db, smtp=SmtpConfig.of(settings), key=settings.signing_key(), now=now)
+
+
+@periodic("privacy-retention", seconds=3600)
+def apply_retention(db: Database, now: datetime) -> int:
+    """Delete or anonymise what the workspaces that turned retention on keep no longer (see
+    `services.privacy.retention`)."""
+    from leadline.services.privacy.retention import run_enabled
+
+    return run_enabled(db, now)

@@ -11,4 +11,5 @@ from leadline.services import (  # noqa: F401
     routing_events,
     webhooks,
 )
+from leadline.services.privacy import preferences as _privacy  # noqa: F401  (double opt-in confirmation emails)
 from leadline.services.segments import membership as _segments  # noqa: F401  (lead.stage_changed -> dirty leads)

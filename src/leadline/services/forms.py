@@ -29,7 +29,8 @@ from leadline.storage.types import utcnow
 
 LEAD_FIELDS = ("email", "first_name", "last_name", "phone", "job_title", "country", "language")
 COMPANY_FIELDS = {"company": "name", "company_name": "name", "company_domain": "domain", "website": "domain"}
-CONTROL_FIELDS = ("anonymous_id", "consent_email", "event_id", *(f"consent_{p}" for p in CONSENT_PURPOSES))
+CONTROL_FIELDS = ("anonymous_id", "consent_email", "consent_text", "event_id",
+                  *(f"consent_{p}" for p in CONSENT_PURPOSES))
 #: Emitted (instead of granting consent) when a double opt-in form is submitted with boxes ticked.
 CONFIRMATION_REQUESTED = "consent.confirmation_requested"
 MAX_CUSTOM_FIELDS = 30
@@ -84,7 +85,8 @@ def ticked_purposes(form: Form, fields: dict[str, str]) -> list[str]:
     return [b.purpose for b in boxes if fields.get(b.field_name, "").lower() in TRUTHY]
 
 
-def _raw_lead(form: Form, fields: dict[str, str], grants: list[str]) -> dict[str, Any]:
+def _raw_lead(form: Form, fields: dict[str, str], grants: list[str],
+              proof: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
     raw: dict[str, Any] = {name: fields[name] for name in LEAD_FIELDS if fields.get(name)}
     company = {target: fields[name] for name, target in COMPANY_FIELDS.items()
                if fields.get(name) and name != form.honeypot_field}
@@ -97,13 +99,18 @@ def _raw_lead(form: Form, fields: dict[str, str], grants: list[str]) -> dict[str
     custom = {k[:64]: v[:2000] for k, v in fields.items() if k not in known and v and not k.startswith("_")}
     if custom:
         raw["custom"] = dict(list(custom.items())[:MAX_CUSTOM_FIELDS])
-    if "marketing_email" in grants:
-        raw["consent"] = ConsentInput(email_marketing=True, source=f"form:{form.key}", legal_basis="consent")
+    if grants:  # each ticked box is a ledger grant with its proof (form, text shown, truncated IP, agent)
+        raw["consent"] = ConsentInput(
+            email_marketing=True if "marketing_email" in grants else None,
+            tracking=True if "tracking" in grants else None,
+            source=f"form:{form.key}", legal_basis="consent", form_id=form.id, ip=proof[0], user_agent=proof[1],
+            text_version=(fields.get("consent_text") or "")[:200] or None)
     return raw
 
 
 def submit_form(session: Session, form: Form, fields: dict[str, str], *, secret: bytes | None = None,
-                now: datetime | None = None) -> FormSubmission:
+                ip: str | None = None, user_agent: str | None = None, now: datetime | None = None
+                ) -> FormSubmission:
     """Create or complete the lead (empty fields only) and record a `form_submit` event with its UTM fields.
 
     A filled honeypot, or a form sent back faster than its `min_fill_seconds` (timed by the signed `_t` field
@@ -124,11 +131,10 @@ def submit_form(session: Session, form: Form, fields: dict[str, str], *, secret:
     assert workspace is not None
     purposes = ticked_purposes(form, fields)
     grants = [] if form.double_opt_in else purposes
-    data = build_lead_input(_raw_lead(form, fields, grants), default_country=workspace.default_country)
+    data = build_lead_input(_raw_lead(form, fields, grants, (ip, user_agent)),
+                            default_country=workspace.default_country)
     result = upsert_lead(session, form.workspace_id, data, mode=WriteMode.FILL_EMPTY)
     lead = result.lead
-    if "tracking" in grants:
-        lead.consent_tracking = True
     if form.double_opt_in and purposes:
         outbox.emit(session, workspace_id=form.workspace_id, topic=CONFIRMATION_REQUESTED, lead_id=lead.id,
                     payload={"purposes": purposes, "form_id": form.id})

@@ -42,6 +42,8 @@ from leadline.core.identity import (
     score_pair,
 )
 from leadline.core.leads import Channel
+from leadline.services import audit
+from leadline.services.consent import narrow_on_merge
 from leadline.services.errors import Conflict, NotFound
 from leadline.services.leads import MAX_MERGE_HOPS, follow_merges, get_lead
 from leadline.services.scoring.bulk import rescore_leads
@@ -186,6 +188,7 @@ def merge_leads(session: Session, workspace_id: int, survivor_id: int, other_id:
                     .values(lead_id=survivor.id).execution_options(synchronize_session=False))
     for name, value in changes.items():
         setattr(survivor, name, value)
+    narrow_on_merge(session, survivor, survivor_fields, other_fields, other_id=other.id, actor=actor, at=now)
     survivor.updated_at = other.updated_at = now
     other.merged_into_id = survivor.id
     merge = LeadMerge(
@@ -195,6 +198,9 @@ def merge_leads(session: Session, workspace_id: int, survivor_id: int, other_id:
     )
     session.add(merge)
     session.flush()
+    audit.record(session, workspace_id=workspace_id, actor=actor, action=audit.AuditAction.LEAD_MERGED,
+                 target_type="lead", target_id=survivor.id, detail={"merged_id": other.id, "merge_id": merge.id},
+                 at=now)
     _rescore(session, workspace_id, [survivor, other], cause="merge")
     mark_lead_fields(session, workspace_id, [survivor.id, other.id], None, now=now)
     return merge

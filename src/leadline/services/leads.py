@@ -10,12 +10,14 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
+from leadline.core.consent import STATE_FIELDS, Action, ConsentState, Purpose, changes_from_flags, notice_deadline
 from leadline.core.lead_input import ConsentInput, FieldProblem, LeadInput
 from leadline.core.segments import SCORE_FIELDS
 from leadline.services.companies import (
@@ -24,13 +26,14 @@ from leadline.services.companies import (
     company_domain_for,
     resolve_company,
 )
+from leadline.services.consent import Proof, after_change, apply_changes, ledger_rows
 from leadline.services.errors import Conflict, Invalid, NotFound
 from leadline.services.scoring.models import active_model
 from leadline.services.scoring.refresh import SCORE_ATTRIBUTES, refresh_leads
 from leadline.services.segments.membership import COMPANY_FIELDS, input_fields, mark_imported, mark_lead_fields
 from leadline.services.touches import apply_touch
 from leadline.storage.bulk import bulk_insert, executemany
-from leadline.storage.tables import Company, Event, Lead
+from leadline.storage.tables import Company, ConsentRecord, Event, Lead
 from leadline.storage.types import utcnow
 
 PROFILE_FIELDS = ("email", "phone", "first_name", "last_name", "job_title", "country", "language", "external_id")
@@ -75,22 +78,36 @@ def find_lead(session: Session, workspace_id: int, *, email: str | None, phone: 
     return follow_merges(session, workspace_id, lead) if lead is not None else None
 
 
-def apply_consent(lead: Lead, consent: ConsentInput | None) -> None:
+def apply_consent(lead: Lead, consent: ConsentInput | None, *, default_source: str = "api",
+                  at: datetime | None = None) -> list[tuple[Purpose, Action]]:
     """Sources may always narrow consent; they never lift an unsubscribe (that is the preference centre's job,
-    with its own proof), so a re-import can never put an opted-out person back on a mailing list."""
+    with its own proof), so a re-import can never put an opted-out person back on a mailing list. Returns the
+    consent-ledger entries the input amounts to (those that change nothing are left out); the caller writes
+    them with `ledger_for`."""
     if consent is None:
-        return
-    if consent.unsubscribed:
-        lead.unsubscribed = True
-        lead.consent_email = False
-    if consent.email_marketing is False:
-        lead.consent_email = False
-    elif consent.email_marketing is True and not lead.unsubscribed:
-        lead.consent_email = True
+        return []
+    if consent.subject_type in ("consumer", "professional"):
+        lead.subject_type = consent.subject_type
+    changes = changes_from_flags(
+        ConsentState.of({name: getattr(lead, name, None) for name in STATE_FIELDS}),
+        email_marketing=consent.email_marketing, unsubscribed=consent.unsubscribed, tracking=consent.tracking,
+        profiling=consent.profiling, partner_sharing=consent.partner_sharing)
+    kept = apply_changes(lead, changes, source=consent.source or default_source, at=at or utcnow())
     if consent.source:
         lead.consent_source = consent.source
     if consent.legal_basis:
         lead.consent_legal_basis = consent.legal_basis
+    if consent.provenance and getattr(lead, "notice_due_at", None) is None \
+            and getattr(lead, "notice_sent_at", None) is None:
+        lead.notice_due_at = notice_deadline(at or utcnow())
+    return kept
+
+
+def consent_proof(consent: ConsentInput, default_source: str) -> Proof:
+    source = consent.source or default_source
+    return Proof(source=source, actor=source, legal_basis=consent.legal_basis, text_version=consent.text_version,
+                 form_id=consent.form_id, ip=consent.ip, user_agent=consent.user_agent,
+                 provenance=consent.provenance)
 
 
 def _apply_profile(lead: Lead, data: LeadInput, mode: WriteMode) -> None:
@@ -147,7 +164,7 @@ def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: Wri
     """Apply one input to a known lead: profile fields, consent, company, touch."""
     new_company = data.company is not None or lead.company_id is None
     _apply_profile(lead, data, mode)
-    apply_consent(lead, data.consent)
+    consent_changes = apply_consent(lead, data.consent, at=at)
     if new_company:
         company = resolve_company(session, lead.workspace_id, data.company, lead.email,
                                   fill_only=mode is WriteMode.FILL_EMPTY)
@@ -156,6 +173,10 @@ def apply_lead_input(session: Session, lead: Lead, data: LeadInput, *, mode: Wri
     apply_touch(lead, data.source, data.created_at or at)
     lead.updated_at = at
     session.flush()
+    if consent_changes and data.consent is not None:
+        session.execute(insert(ConsentRecord.__table__), ledger_rows(
+            lead.workspace_id, lead.id, consent_changes, consent_proof(data.consent, "api"), at))
+        after_change(session, [lead.id], workspace_id=lead.workspace_id, at=at)
     scored = refresh_leads(session, lead.workspace_id, [lead.id], at=at)
     if scored:
         session.refresh(lead, attribute_names=list(SCORE_ATTRIBUTES))
@@ -407,6 +428,42 @@ def _refresh_scores(session: Session, workspace_id: int, inputs: list[LeadInput]
     refresh_leads(session, workspace_id, sorted(set(ids)), cause="import", at=at)
 
 
+def _import_consent(state: SimpleNamespace, data: LeadInput, *, created: bool, now: datetime,
+                    entries: list[tuple[SimpleNamespace, list[tuple[Purpose, Action]], Proof]]) -> None:
+    if created:  # collected by someone else and imported: the Art. 14 notice is owed within a month
+        state.notice_due_at = notice_deadline(now)
+    kept = apply_consent(state, data.consent, default_source="import", at=now)  # type: ignore[arg-type]
+    if kept and data.consent is not None:
+        entries.append((state, kept, consent_proof(data.consent, "import")))
+
+
+def _write_ledger(session: Session, workspace_id: int,
+                  entries: list[tuple[SimpleNamespace, list[tuple[Purpose, Action]], Proof]], now: datetime) -> None:
+    """The consent-ledger rows of an import chunk, once its new leads have ids (looked up by their unique
+    email, or phone for phone-only leads)."""
+    if not entries:
+        return
+    missing = [state for state, _, _ in entries if state.id is None]
+    emails = [s.email for s in missing if s.email]
+    phones = [s.phone for s in missing if not s.email and s.phone]
+    by_email: dict[str, int] = {}
+    by_phone: dict[str, int] = {}
+    if emails:
+        by_email = {e: i for e, i in session.execute(select(Lead.email, Lead.id).where(
+            Lead.workspace_id == workspace_id, Lead.email.in_(emails)))}
+    if phones:
+        by_phone = {p: i for p, i in session.execute(select(Lead.phone, Lead.id).where(
+            Lead.workspace_id == workspace_id, Lead.email.is_(None), Lead.phone.in_(phones)))}
+    rows: list[dict[str, Any]] = []
+    for state, changes, proof in entries:
+        lead_id = state.id or (by_email.get(state.email) if state.email else by_phone.get(state.phone))
+        if lead_id is not None:
+            rows += ledger_rows(workspace_id, lead_id, changes, proof, now)
+    if rows:
+        session.execute(insert(ConsentRecord.__table__), rows)
+        after_change(session, sorted({row["lead_id"] for row in rows}), workspace_id=workspace_id, at=now)
+
+
 def upsert_many(
     session: Session, workspace_id: int, inputs: list[LeadInput], *, mode: WriteMode, at: datetime | None = None
 ) -> BulkResult:
@@ -421,6 +478,7 @@ def upsert_many(
     originals = {id(s): dict(vars(s)) for s in (*by_email.values(), *by_phone.values())}
     company_ids = _bulk_companies(session, workspace_id, inputs, mode)
     new_states: list[SimpleNamespace] = []
+    consent_entries: list[tuple[SimpleNamespace, list[tuple[Purpose, Action]], Proof]] = []
     for data in inputs:
         state = by_email.get(data.email) if data.email else None
         if state is None and data.phone and (candidate := by_phone.get(data.phone)) is not None \
@@ -441,7 +499,7 @@ def upsert_many(
                 by_phone[data.phone] = state
         effective = WriteMode.OVERWRITE if created else mode
         _apply_profile(state, data, effective)  # type: ignore[arg-type]
-        apply_consent(state, data.consent)  # type: ignore[arg-type]
+        _import_consent(state, data, created=created, now=now, entries=consent_entries)
         _attach_company(session, workspace_id, state, data, company_ids, mode)
         apply_touch(state, data.source, data.created_at or state.created_at)  # type: ignore[arg-type]
     session.flush()
@@ -459,6 +517,7 @@ def upsert_many(
     if changed:
         executemany(conn, _update_by_id(), (*_UPDATE_COLUMNS, "_id"),
                     [tuple(row[c] for c in (*_UPDATE_COLUMNS, "_id")) for row in changed])
+    _write_ledger(session, workspace_id, consent_entries, now)
     _refresh_scores(session, workspace_id, inputs, company_ids.values(), now)
     mark_imported(session, workspace_id, inputs, now=now)
     return BulkResult(created=len(new_states), updated=len(changed),

@@ -46,6 +46,7 @@ from leadline.predict.features import learn_spec
 from leadline.predict.models import CANDIDATES, FALLBACK, LeadModel, train
 from leadline.predict.reasons import Reason, reasons
 from leadline.services.errors import Invalid, NotFound
+from leadline.services.scoring.gate import profiling_allowed
 from leadline.storage.database import Database
 from leadline.storage.tables import Company, Event, Lead, LeadPrediction, PredictionModel, StageTransition
 from leadline.storage.types import utcnow
@@ -133,7 +134,8 @@ def _lead_query(workspace_id: int, dialect: str) -> Select[Any]:
                    Company.country.label("company_country"), Company.size.label("company_size"),
                    Company.revenue.label("company_revenue"))
             .outerjoin(Company, Company.id == Lead.company_id)
-            .where(Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None)))
+            # training and scoring are profiling: never on a lead that refused it or objected (Art. 21)
+            .where(Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), profiling_allowed()))
 
 
 def _lead_frame(session: Session, query: Select[Any]) -> pd.DataFrame:
@@ -346,6 +348,7 @@ def current_features(session: Session, workspace_id: int, types: Sequence[str], 
     query = _open_leads(workspace_id, dialect)
     subquery = select(Lead.id, literal(_seconds(now)).label("cutoff")).where(
         Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), Lead.stage.not_in(CLOSED))
+    subquery = subquery.where(profiling_allowed())
     if lead_ids is not None:
         ids = list(lead_ids)
         query, subquery = query.where(Lead.id.in_(ids)), subquery.where(Lead.id.in_(ids))
@@ -386,6 +389,7 @@ def due_for_rescoring(session: Session, workspace_id: int, now: datetime, limit:
                            Event.received_at > LeadPrediction.scored_at)
     query = (select(Lead.id).outerjoin(LeadPrediction, LeadPrediction.lead_id == Lead.id)
              .where(Lead.workspace_id == workspace_id, Lead.merged_into_id.is_(None), Lead.stage.not_in(CLOSED),
+                    profiling_allowed(),
                     or_(LeadPrediction.lead_id.is_(None), LeadPrediction.scored_at < now - STALE_AFTER,
                         and_(newer)))
              .order_by(Lead.id).limit(limit))

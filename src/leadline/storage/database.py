@@ -119,6 +119,9 @@ def _sqlite_engine(url: str, *, writer: bool, echo: bool, checkpointer: _Checkpo
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")
+        # Deleted content is overwritten with zeros, freed pages included: erased personal data must not
+        # survive in the file's free space (see `leadline.services.privacy.scrub`).
+        cursor.execute("PRAGMA secure_delete=ON")
         if checkpointer is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()

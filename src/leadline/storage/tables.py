@@ -217,6 +217,15 @@ class Lead(Base):
     sql_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opportunity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     customer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Privacy (issue 9): the consent ledger's derived state beyond email and tracking, the person's kind (B2C
+    # rules for consumers, B2B opt-out for professionals), an Art. 21 objection, and the Art. 14 notice owed
+    # to a person whose data came from someone else (an imported, bought or co-registration list).
+    subject_type: Mapped[str | None] = mapped_column(String(12))  # consumer | professional | None (unknown)
+    consent_profiling: Mapped[bool | None] = mapped_column(Boolean)
+    consent_partners: Mapped[bool | None] = mapped_column(Boolean)
+    objected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notice_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Campaign(Base):
@@ -795,3 +804,125 @@ class PageCount(Base):
     audience: Mapped[str] = mapped_column(String(10), primary_key=True)  # anonymous | bot
     path: Mapped[str] = mapped_column(String(500), primary_key=True)
     views: Mapped[int] = mapped_column(Integer, default=0)
+# --- issue 9: privacy and data rights ------------------------------------------------------------------------
+
+
+#: Events a merge moved away from the lead they were received for: erasure finds them by that subject (a
+#: partial index: only moved events are in it, so ingest pays nothing for it).
+Index("ix_events_moved", Event.workspace_id, Event.subject_lead_id,
+      sqlite_where=text("subject_lead_id <> lead_id"), postgresql_where=text("subject_lead_id <> lead_id"))
+
+
+class ConsentRecord(Base):
+    """The consent ledger: every grant, withdrawal and objection for one lead and purpose, with its proof. A
+    lead's consent columns are the state derived from it, written in the same transaction."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_lead", "workspace_id", "lead_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    lead_id: Mapped[int] = mapped_column(BigId)
+    purpose: Mapped[str] = mapped_column(String(30))  # marketing_email | tracking | profiling | partner_sharing
+    action: Mapped[str] = mapped_column(String(12))  # grant | withdraw | unsubscribe | object
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: form:<key> | import | api | preference_centre | double_opt_in | merge | ...
+    source: Mapped[str] = mapped_column(String(100))
+    legal_basis: Mapped[str | None] = mapped_column(String(30))  # consent | legitimate_interest | contract
+    text_version: Mapped[str | None] = mapped_column(String(200))
+    form_id: Mapped[int | None] = mapped_column(BigId)
+    ip_truncated: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    #: Where a list came from: {"list", "partner", "partner_proof", "collected_at"} (imports and co-registration).
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    actor: Mapped[str] = mapped_column(String(200))
+
+
+class PrivacyRequest(Base):
+    """A data subject request (access, rectification, erasure, anonymisation, objection) and its one-month
+    deadline. It outlives an erasure, so it names the person only by the keyed hash of the address."""
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (Index("ix_privacy_requests_open", "workspace_id", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    email_hash: Mapped[str] = mapped_column(String(64))
+    lead_ref: Mapped[int | None] = mapped_column(BigId)  # the lead's id then (not a lead_id: it must survive)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | completed | refused
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    identity_method: Mapped[str | None] = mapped_column(String(200))
+    identity_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))
+
+
+class AuditEntry(Base):
+    """Append-only audit log (triggers refuse UPDATE and DELETE): who (user, API key, CLI, the person) did
+    what to which record. Details hold ids and counts, never personal data."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_workspace", "workspace_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    target_type: Mapped[str | None] = mapped_column(String(30))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+
+class PrivacySettings(Base):
+    """A workspace's retention rules (defaults: the French rule of 3 years from the prospect's last own
+    contact; anonymous visitors after 13 months; raw events after 25 months, keeping monthly counts)."""
+
+    __tablename__ = "privacy_settings"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    #: The scheduled job acts only once a workspace turns retention on (the dry-run report works either way):
+    #: switching it on for a workspace with old history (an import, the demo) deletes at the next run.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    lead_inactive_months: Mapped[int] = mapped_column(Integer, default=36)
+    lead_action: Mapped[str] = mapped_column(String(10), default="delete")  # delete | anonymise
+    visitor_days: Mapped[int] = mapped_column(Integer, default=395)
+    raw_event_months: Mapped[int] = mapped_column(Integer, default=25)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventMonthlyCount(Base):
+    """What retention keeps of raw events it deletes: counts per month, type and channel."""
+
+    __tablename__ = "event_monthly_counts"
+
+    workspace_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, UTC
+    type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(30), primary_key=True)  # "" when none
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConsentEmail(Base):
+    """A double opt-in confirmation email to a lead, sent at most once (the claim pattern of
+    `notification_emails`). Ids only: the address and the signed link are built when it is sent."""
+
+    __tablename__ = "consent_emails"
+    __table_args__ = (
+        Index("ix_consent_emails_open", "status", "id", sqlite_where=text("status IN ('pending', 'sending')"),
+              postgresql_where=text("status IN ('pending', 'sending')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId, index=True)
+    lead_id: Mapped[int] = mapped_column(BigId, index=True)
+    purposes: Mapped[list[str]] = mapped_column(JSONDocument)
+    form_id: Mapped[int | None] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sending|sent|failed|unknown|skipped
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)

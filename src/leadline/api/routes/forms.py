@@ -195,7 +195,9 @@ def _submit(request: Request, db: Database, form_key: str, fields: dict[str, str
         key, name, honeypot, definition, boxes = (form.key, form.name, form.honeypot_field, form_fields(form),
                                                   consent_boxes(form))
         try:
-            submit_form(session, form, fields, secret=request.app.state.settings.signing_key())
+            submit_form(session, form, fields, secret=request.app.state.settings.signing_key(),
+                        ip=request.client.host if request.client else None,
+                        user_agent=request.headers.get("user-agent"))
         except InvalidLeadInput as exc:
             session.rollback()
             problems = [{"field": p.field, "reason": p.reason} for p in exc.problems]

@@ -10,6 +10,7 @@ from leadline.api.deps import Reader, ReadSession, Writer, WriteSession, parse_i
 from leadline.api.schemas import AwareDatetime, LeadIn, Page, to_raw
 from leadline.core.lead_input import build_lead_input
 from leadline.core.leads import Stage, Temperature
+from leadline.services import audit
 from leadline.services.leads import (
     LeadFilter,
     WriteMode,
@@ -43,6 +44,8 @@ def patch_lead(lead_id: str, body: LeadIn, principal: Writer, session: WriteSess
     data = build_lead_input(to_raw(body), default_country=lead.country or workspace.default_country,
                             require_identity=False)
     lead = update_lead(session, workspace.id, lead.id, data)
+    audit.record(session, workspace_id=workspace.id, actor=principal.actor, action=audit.AuditAction.LEAD_RECTIFIED,
+                 target_type="lead", target_id=lead.id, detail={"fields": sorted(to_raw(body))})
     return LeadView.of(lead, company_of(session, lead))
 
 

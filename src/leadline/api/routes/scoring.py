@@ -249,7 +249,7 @@ async def apply_scoring_model(document: ModelDocument, principal: Admin, db: Dat
         with db.write() as session:
             row = store_version(session, principal.workspace_id, document, source=None,
                                 actor=principal.actor)
-            activate(session, principal.workspace_id, row.version)
+            activate(session, principal.workspace_id, row.version, actor=principal.actor)
             return row.version
 
     async with gates(request).write:
@@ -265,7 +265,7 @@ async def activate_scoring_model(version: Annotated[int, Path(ge=1, le=2**31 - 1
     def switch() -> None:
         with db.write() as session:
             model_version(session, principal.workspace_id, version)
-            activate(session, principal.workspace_id, version)
+            activate(session, principal.workspace_id, version, actor=principal.actor)
 
     async with gates(request).write:
         await run_in_threadpool(switch)

@@ -291,10 +291,11 @@ def try_model(db: Database, workspace_id: int, model: ScoringModel, *, sample: i
             raise Invalid([FieldProblem("model", f"the database cannot run this model: {reason}")]) from None
 
 
-def apply_version(db: Database, workspace_id: int, version: int, *, progress: Progress | None = None) -> int:
+def apply_version(db: Database, workspace_id: int, version: int, *, progress: Progress | None = None,
+                  actor: str = "cli") -> int:
     """Make `version` the active model and rescore the workspace with it (also how a rollback is done)."""
     with db.write() as session:
-        activate(session, workspace_id, version)
+        activate(session, workspace_id, version, actor=actor)
     return rescore_workspace(db, workspace_id, progress=progress)
 
 

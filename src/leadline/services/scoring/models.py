@@ -137,9 +137,15 @@ def store_version(session: Session, workspace_id: int, document: dict[str, Any],
     return row
 
 
-def activate(session: Session, workspace_id: int, version: int, *, at: datetime | None = None) -> ScoringModel:
+def activate(session: Session, workspace_id: int, version: int, *, at: datetime | None = None,
+             actor: str = "system") -> ScoringModel:
+    from leadline.services import audit  # scoring changes are audited (who changed how leads are profiled)
+
     _lock_workspace(session, workspace_id)
     row, model = model_version(session, workspace_id, version)
+    audit.record(session, workspace_id=workspace_id, actor=actor, action=audit.AuditAction.SCORING_MODEL_CHANGED,
+                 target_type="scoring_model", target_id=version, detail={"version": version, "name": row.name},
+                 at=at)
     session.execute(update(ScoringModelVersion).where(
         ScoringModelVersion.workspace_id == workspace_id, ScoringModelVersion.active.is_(True)
     ).values(active=False))

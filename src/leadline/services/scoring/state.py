@@ -20,6 +20,7 @@ from leadline.core.scoring.decay import RuleState
 from leadline.core.scoring.model import ScoringModel
 from leadline.core.scoring.score import Band, band_of, engagement_and_next_change, named_scores
 from leadline.services import outbox
+from leadline.services.scoring.gate import clear_profiles, refused_among
 from leadline.storage.bulk import bulk_insert, executemany, select_in
 from leadline.storage.tables import Lead, LeadRuleDay, LeadRuleScore, ScoreChange
 
@@ -198,6 +199,10 @@ def write_scores(session: Session, workspace_id: int, model: ScoringModel, versi
     Returns the number of threshold crossings recorded."""
     if not leads:
         return 0
+    refused = refused_among(session, [lead.lead_id for lead in leads])
+    if refused:  # profiling refused or objected to: not scored, and what was computed is forgotten
+        clear_profiles(session, workspace_id, sorted(refused))
+        leads = [lead for lead in leads if lead.lead_id not in refused]
     updates: list[tuple[Any, ...]] = []
     changes: list[tuple[Any, ...]] = []
     for lead in leads:

@@ -1,7 +1,7 @@
 """website tracking: snippet settings per workspace, consent-free daily page counts, embeddable form columns
 
 Revision ID: 0012_tracking
-Revises: 0008_suppression
+Revises: 0010_privacy
 Create Date: 2026-11-23
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0012_tracking'
-down_revision: str | None = '0008_suppression'
+down_revision: str | None = '0010_privacy'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
