@@ -4,17 +4,14 @@ opt-in asking for a confirmation instead of granting consent."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from leadline.api.app import create_app
 from leadline.core.tracking import timing_token
-from leadline.services import outbox
 from leadline.storage.tables import Event, Lead, OutboxMessage
 from leadline.storage.types import utcnow
 
@@ -24,11 +21,6 @@ FIELDS = [{"name": "email", "label": "Work email", "type": "email", "required": 
           {"name": "team_size", "label": "Team size", "type": "select", "options": ["1-10", "11-50"]}]
 BOXES = [{"purpose": "marketing_email", "label": "Send me the newsletter"},
          {"purpose": "tracking", "label": "Remember my visits"}]
-
-
-@outbox.consumer("test-confirmation-requests", "consent.confirmation_requested")
-def _confirmations(session: Session, messages: Sequence[OutboxMessage], now: datetime) -> None:
-    """Stands in for the privacy work's consumer, so the emitted message is stored and can be read."""
 
 
 @pytest.fixture

@@ -99,6 +99,31 @@ def test_a_confirmation_request_is_mailed_once_and_confirming_records_the_grant(
         assert session.scalars(select(Event.type).where(Event.lead_id == lead_id)).all() == ["consent_confirmed"]
 
 
+def test_a_double_opt_in_form_grants_consent_only_once_the_person_confirms(db, client, auth, mailbox):
+    """End to end: the embeddable form asks, the outbox carries the request, the email goes out, the click
+    grants exactly the ticked purposes."""
+    box, smtp = mailbox
+    form = client.post("/api/v1/forms", json={
+        "name": "Newsletter", "double_opt_in": True,
+        "fields": [{"name": "email", "label": "Email", "type": "email", "required": True}],
+        "consent_boxes": [{"purpose": "marketing_email", "label": "Send me the newsletter"},
+                          {"purpose": "tracking", "label": "Remember my visits"}]}, headers=auth).json()
+    assert client.post(f"/f/{form['key']}", data={"email": "dora@example.org", "consent_marketing_email": "yes"},
+                       headers={"Accept": "application/json"}).status_code == 200
+    with db.read() as session:
+        lead = session.scalar(select(Lead).where(Lead.email == "dora@example.org"))
+        assert lead.consent_email is None
+    outbox.drain(db)
+    assert send_due_confirmations(db, smtp=smtp, key=KEY) == 1
+    link = re.search(r"http://testserver(/privacy/confirm/\S+)", box.messages[0].get_content()).group(1)
+    assert client.post(link).status_code == 200
+    with db.read() as session:
+        lead = session.get(Lead, lead.id)
+        assert (lead.consent_email, lead.consent_tracking) == (True, None)  # only the ticked box
+        assert {(e.purpose, e.source, e.form_id) for e in ledger(session, lead.workspace_id, lead.id)} == {
+            ("marketing_email", "double_opt_in", int(form["id"]))}
+
+
 def test_links_cannot_be_forged_reused_for_another_purpose_or_used_late(db):
     token = make_token(KEY, Token(workspace_id=1, lead_id=2, kind="confirm"))
     assert read_token(KEY, token, kind="confirm").lead_id == 2
