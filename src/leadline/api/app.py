@@ -37,6 +37,7 @@ from leadline.config import Settings, get_settings
 from leadline.jobs.runner import Worker
 from leadline.services.workspaces import PrincipalCache
 from leadline.storage.database import Database
+from leadline.web import app as web
 
 logger = logging.getLogger(__name__)
 
@@ -87,5 +88,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (leads, qualification, scoring, events, identity, accounts, forms, reports, experiments,
                    webhooks, users, routing, segments, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
+    web.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

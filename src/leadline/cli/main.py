@@ -20,6 +20,7 @@ from leadline.cli.report import report_app
 from leadline.cli.routing import route_app, users_app
 from leadline.cli.score import score_app
 from leadline.cli.segments import segments_app
+from leadline.cli.web import demo_login, user_app
 from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
@@ -48,6 +49,7 @@ app.add_typer(route_app, name="route")
 app.add_typer(segments_app, name="segments")
 app.add_typer(model_app, name="model")
 app.command()(worker)
+app.add_typer(user_app, name="user")
 
 def _out() -> Console:
     # Piped output is not wrapped at 80 columns: scripts and pagers read whole lines.
@@ -108,7 +110,9 @@ def demo(
     err.print(f"demo workspace loaded: {summary.leads} leads, {summary.customers} customers, "
               f"{summary.owners} users, {summary.events} events; scored with the B2B starter model; "
               f"{summary.routed_mqls} open MQLs routed to SDRs by a rule, {summary.overdue} overdue")
+    email, password = demo_login(db, workspace.id)
     err.print(f"URL: http://{host}:{port}/   API docs: http://{host}:{port}/docs")
+    err.print(f"Log in to the app as {email} with the password {password}")
     err.print("API key (read, write, admin):")
     print(key)
     if serve_after:

@@ -1,0 +1,85 @@
+"""Segments, reports and settings (users and logins, API keys, webhooks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
+
+from leadline.api.deps import ReadSession, WriteSession
+from leadline.services import logins
+from leadline.services.errors import ServiceError
+from leadline.services.lead_table import latest_created
+from leadline.services.reports.channels import channel_report
+from leadline.services.reports.cohorts import Period
+from leadline.services.reports.funnel import funnel_report
+from leadline.services.segments.catalog import list_segments
+from leadline.services.users import list_users
+from leadline.services.webhooks import list_subscriptions
+from leadline.services.workspaces import list_api_keys
+from leadline.storage.tables import SegmentMembership
+from leadline.storage.types import utcnow
+from leadline.web.auth import PageError, PostingUser, WebUser
+from leadline.web.templating import gettext_for, render
+
+router = APIRouter()
+
+
+@router.get("/segments")
+def segments_page(request: Request, user: WebUser, session: ReadSession) -> Response:
+    segments = list_segments(session, user.workspace_id)
+    counts = dict(session.execute(select(SegmentMembership.segment_id, func.count()).where(
+        SegmentMembership.workspace_id == user.workspace_id).group_by(SegmentMembership.segment_id)).tuples().all())
+    return render(request, "segments.html", {"segments": segments, "counts": counts})
+
+
+@router.get("/reports")
+def reports_page(request: Request, user: WebUser, session: ReadSession, days: int = 365) -> Response:
+    days = days if 0 < days <= 3650 else 365
+    newest = latest_created(session, workspace_id=user.workspace_id)
+    end = min(utcnow(), newest + timedelta(days=1)) if newest is not None else utcnow()
+    period = Period(end - timedelta(days=days), end)
+    funnel = funnel_report(session, workspace_id=user.workspace_id, period=period, as_of=end).total
+    channels = channel_report(session, workspace_id=user.workspace_id, period=period)
+    return render(request, "reports.html", {"days": days, "start": period.start, "end": end, "funnel": funnel,
+                                            "channels": sorted(channels, key=lambda r: -r.leads)})
+
+
+def _admin(request: Request, user: logins.SessionUser) -> None:
+    if not user.is_admin:
+        raise PageError(403, gettext_for(request)("Only admins see the settings."))
+
+
+@router.get("/settings")
+def settings_page(request: Request, user: WebUser, session: ReadSession) -> Response:
+    _admin(request, user)
+    return render(request, "settings.html", {
+        "users": list_users(session, workspace_id=user.workspace_id),
+        "keys": list_api_keys(session, user.workspace_id),
+        "webhooks": list_subscriptions(session, user.workspace_id),
+        "roles": [r.value for r in logins.LoginRole],
+        "notice": request.query_params.get("notice", "")[:300],
+        "error": request.query_params.get("error", "")[:300]})
+
+
+@router.post("/settings/users")
+def create_login(request: Request, user: PostingUser, session: WriteSession,
+                 email: Annotated[str, Form(max_length=320)], password: Annotated[str, Form(max_length=1024)],
+                 role: Annotated[str, Form(max_length=20)],
+                 name: Annotated[str, Form(max_length=200)] = "") -> Response:
+    _admin(request, user)
+    _ = gettext_for(request)
+    if role not in logins.LoginRole._value2member_map_:
+        return RedirectResponse("/settings?" + urlencode({"error": _("Choose a role.")}), status_code=303)
+    try:
+        with session.begin_nested():
+            logins.create_login(session, workspace_id=user.workspace_id, email=email, password=password,
+                                role=logins.LoginRole(role), name=name or None)
+    except (ServiceError, ValueError) as exc:
+        reason = "; ".join(p.reason for p in getattr(exc, "problems", [])) or str(exc)
+        return RedirectResponse("/settings?" + urlencode({"error": reason[:300]}), status_code=303)
+    return RedirectResponse("/settings?" + urlencode({"notice": _("Login created.")}), status_code=303)
