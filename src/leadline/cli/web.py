@@ -17,7 +17,7 @@ from leadline.storage.tables import User
 
 user_app = typer.Typer(help="Logins to the web app.", no_args_is_help=True)
 
-DEMO_EMAIL = "demo@leadline.example"
+DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "leadline-demo"
 
 

@@ -116,7 +116,7 @@ def _with_owners(session: Session, workspace_id: int, leads: Sequence[Lead]) -> 
     companies = {c.id: c for c in session.scalars(select(Company).where(Company.id.in_(company_ids)))} \
         if company_ids else {}
     owners = dict(session.execute(select(User.id, User.name).where(
-        User.workspace_id == workspace_id, User.id.in_(owner_ids))).tuples().all()) if owner_ids else {}
+        User.workspace_id == workspace_id, User.id.in_(owner_ids))).all()) if owner_ids else {}
     return [Row(lead, companies.get(lead.company_id) if lead.company_id else None,
                 owners.get(lead.owner_id) if lead.owner_id else None) for lead in leads]
 

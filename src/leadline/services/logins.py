@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -70,8 +71,12 @@ def create_login(session: Session, *, workspace_id: int, email: str, password: s
         raise Invalid([FieldProblem("locale", f"one of: {', '.join(LOCALES)}")])
     user = session.scalar(select(User).where(User.workspace_id == workspace_id, func.lower(User.email) == address))
     if user is None:
-        user = create_user(session, workspace_id=workspace_id, data=UserIn(
-            handle=address, name=name or address.split("@")[0], email=address, role=role.as_role()))
+        try:
+            data = UserIn(handle=address, name=name or address.split("@")[0], email=address, role=role.as_role())
+        except ValidationError as exc:
+            raise Invalid([FieldProblem(".".join(map(str, e["loc"])) or "email", e["msg"])
+                           for e in exc.errors()]) from None
+        user = create_user(session, workspace_id=workspace_id, data=data)
     else:
         user.role = role.as_role().value
         if name:

@@ -65,7 +65,8 @@ async def checked_user(request: Request, user: Annotated[SessionUser, Depends(we
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     if not sent or not secrets.compare_digest(sent.encode(), user.csrf_token.encode()):
-        raise PageError(403, gettext_for(request)("This form has expired: reload the page and try again."))
+        _ = gettext_for(request)
+        raise PageError(403, _("This form has expired: reload the page and try again."))
     return user
 
 

@@ -63,8 +63,10 @@ class Formats:
     def percent(self, value: float | None, digits: int = 0) -> str:
         if value is None:
             return "–"
-        return numbers.format_percent(value, format=f"#,##0{'.' + '0' * digits if digits else ''}%",
-                                      locale=self.locale)
+        pattern = Locale.parse(self.locale).percent_formats[None].pattern
+        if digits:
+            pattern = pattern.replace("#,##0", "#,##0." + "0" * digits, 1)
+        return numbers.format_percent(value, format=pattern, locale=self.locale)
 
     def change(self, value: float | None) -> str:
         """A relative change with its sign (+12 %, −3 %)."""

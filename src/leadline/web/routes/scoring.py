@@ -51,7 +51,8 @@ def scoring_page(request: Request, user: WebUser, session: ReadSession) -> Respo
 
 def _editor(user: SessionUser, request: Request) -> None:
     if not user.can_edit_scoring:
-        raise PageError(403, gettext_for(request)("Only marketers and admins change the scoring model."))
+        _ = gettext_for(request)
+        raise PageError(403, _("Only marketers and admins change the scoring model."))
 
 
 def _parse(source: str) -> tuple[dict[str, Any], Any]:

@@ -33,7 +33,7 @@ router = APIRouter()
 def segments_page(request: Request, user: WebUser, session: ReadSession) -> Response:
     segments = list_segments(session, user.workspace_id)
     counts = dict(session.execute(select(SegmentMembership.segment_id, func.count()).where(
-        SegmentMembership.workspace_id == user.workspace_id).group_by(SegmentMembership.segment_id)).tuples().all())
+        SegmentMembership.workspace_id == user.workspace_id).group_by(SegmentMembership.segment_id)).all())
     return render(request, "segments.html", {"segments": segments, "counts": counts})
 
 
@@ -51,7 +51,8 @@ def reports_page(request: Request, user: WebUser, session: ReadSession, days: in
 
 def _admin(request: Request, user: logins.SessionUser) -> None:
     if not user.is_admin:
-        raise PageError(403, gettext_for(request)("Only admins see the settings."))
+        _ = gettext_for(request)
+        raise PageError(403, _("Only admins see the settings."))
 
 
 @router.get("/settings")
