@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (French sentences read better unbroken)
 """French for the web app's messages: `scripts/i18n` extracts the catalogue and fills fr from this table."""
 
 FR = {

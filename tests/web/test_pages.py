@@ -122,9 +122,9 @@ def test_pipeline_moves_follow_the_deal_rules_and_refusals_say_why(
         return browser.post("/pipeline/move", data={"csrf_token": token, "lead_id": scored, "to": to,
                                                     "board": board}).text
 
-    assert "Lead %d moved." % scored in move("sql")
+    assert f"Lead {scored} moved." in move("sql")
     assert "Move refused" in move("won") and "no open deal" in move("won")
-    assert "Lead %d moved." % scored in move("opportunity")
+    assert f"Lead {scored} moved." in move("opportunity")
     partial = browser.post("/pipeline/move", headers={"HX-Request": "true"},
                            data={"csrf_token": token, "lead_id": scored, "to": "won", "board": "deals"})
     assert partial.text.startswith('<div id="board"') and "moved" in partial.text
