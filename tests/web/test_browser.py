@@ -162,13 +162,14 @@ def test_every_page_renders_without_console_errors_on_desktop_and_phone(page: Pa
                                                                           errors: list[str]) -> None:
     _log_in(page, server)
     pages = {"dashboard": "/", "leads": "/leads", "pipeline": "/pipeline", "sales-board": "/pipeline?board=sales",
-             "scoring": "/scoring", "segments": "/segments", "reports": "/reports", "settings": "/settings"}
+             "scoring": "/scoring", "segments": "/segments", "reports": "/reports", "settings": "/settings",
+             "forms": "/forms", "import": "/import"}
     for width, label in ((1360, "desktop"), (390, "phone")):
         page.set_viewport_size({"width": width, "height": 844})
         for name, path in pages.items():
             page.goto(server + path)
             expect(page.locator("main h1").first).to_be_visible()
-            if label == "phone" or name in ("reports", "settings", "sales-board"):
+            if label == "phone" or name in ("reports", "settings", "sales-board", "forms", "import"):
                 _shot(page, f"{name}-{label}")
     page.goto(server + "/leads?q=mallory")
     page.get_by_role("link", name="<script>alert(1)</script> Mallory").click()

@@ -181,3 +181,50 @@ def test_every_page_renders_for_every_role(browse: Callable[[str], TestClient], 
         for page in ("/", "/leads", "/pipeline", "/pipeline?board=sales", "/scoring", "/segments", "/reports",
                      f"/leads/{lead_ids['rep1']}/duplicates"):
             assert browser.get(page).status_code == 200, (role, page)
+
+
+def test_bulk_add_to_a_static_list(client: TestClient, auth: dict[str, str], browse: Callable[[str], TestClient],
+                                   lead_ids: dict[str, int]) -> None:
+    segment = client.post("/api/v1/segments", headers=auth, json={"name": "Trade show", "kind": "static"}).json()
+    browser = browse("admin")
+    token = csrf_of(browser.get("/leads").text)
+    assert "Add to list" in browser.get("/leads").text
+    page = browser.post("/leads/bulk", data={"csrf_token": token, "action": "list", "segment_id": segment["id"],
+                                             "lead": [lead_ids["rep1"], lead_ids["none"]]})
+    assert "2 leads updated." in page.text
+    listed = browser.get(f"/leads?segment={segment['id']}").text
+    assert "rep1.lead@client.org" in listed and "none.lead@client.org" in listed and "rep2.lead" not in listed
+
+
+def test_the_form_builder_gives_embed_code(browse: Callable[[str], TestClient]) -> None:
+    browser = browse("marketer")
+    token = csrf_of(browser.get("/forms").text)
+    page = browser.post("/forms", data={"csrf_token": token, "name": "Contact <us>",
+                                        "redirect_url": "https://acme.org/thanks"}).text
+    assert "Form created" in page and "Contact &lt;us&gt;" in page
+    code = re.search(r'<textarea id="embed-\d+"[^>]*>(.*?)</textarea>', page, re.S).group(1)  # type: ignore[union-attr]
+    assert "&lt;form action=&#34;http://localhost:8000/f/" in code and "name=&#34;email&#34;" in code
+    assert browser.post("/forms", data={"csrf_token": token, "name": "x", "redirect_url": "javascript:alert(1)"}
+                        ).url.query.decode().startswith("error=")
+    assert browse("rep1").get("/forms").status_code == 403
+
+
+def test_the_import_wizard_previews_then_imports_and_lists_errors(browse: Callable[[str], TestClient],
+                                                                  db: Database) -> None:
+    browser = browse("marketer")
+    token = csrf_of(browser.get("/import").text)
+    body = "Prénom;Nom;Email;Société\nAnne;Dupont;anne@dupont.fr;Dupont SA\nBad;Row;not-an-email;X\n"
+    preview = browser.post("/import", data={"csrf_token": token}, files={"file": ("leads.csv", body.encode())})
+    assert preview.status_code == 200, preview.text
+    html = preview.text
+    assert "first_name" in html and "Dupont SA" in html and "1 new leads" in html and "not-an-email" in html
+    with db.read() as session:
+        assert session.scalar(select(Lead.id).where(Lead.email == "anne@dupont.fr")) is None  # dry run only
+    step = re.search(r'action="(/import/[^"]+)"', html).group(1)  # type: ignore[union-attr]
+    done = browser.post(step, data={"csrf_token": token}).text
+    assert "Imported: 1 new leads" in done and "1 rows with errors" in done
+    with db.read() as session:
+        assert session.scalar(select(Lead.id).where(Lead.email == "anne@dupont.fr")) is not None
+    assert browser.post(step, data={"csrf_token": token}).status_code == 404  # the upload is gone
+    bad = browser.post("/import", data={"csrf_token": token}, files={"file": ("x.csv", b"\x00\x01binary")})
+    assert bad.status_code == 400 and 'role="alert"' in bad.text

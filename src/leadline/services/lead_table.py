@@ -247,3 +247,12 @@ def latest_created(session: Session, *, workspace_id: int) -> datetime | None:
     """When the workspace's newest lead arrived (dashboards of an imported history end there, not today)."""
     return session.scalar(select(Lead.created_at).where(Lead.workspace_id == workspace_id)
                           .order_by(Lead.created_at.desc()).limit(1))
+
+
+def bulk_add_to_list(session: Session, *, workspace_id: int, lead_ids: Sequence[int], segment_id: int,
+                     owner_ids: tuple[int, ...] | None) -> BulkOutcome:
+    """Add the leads the viewer may see to a static list (Invalid for a dynamic segment)."""
+    from leadline.services.segments.catalog import add_members
+
+    visible = _visible_ids(session, workspace_id, lead_ids, owner_ids)
+    return BulkOutcome(done=add_members(session, workspace_id, segment_id, visible) if visible else 0)

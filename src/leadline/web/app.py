@@ -10,7 +10,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadline.web.auth import LoginRequired, PageError, request_locale
-from leadline.web.routes import dashboard, leads, pipeline, scoring, session, workspace
+from leadline.web.routes import dashboard, leads, pipeline, scoring, session, tools, workspace
 from leadline.web.templating import render
 
 #: No inline script or style anywhere (htmx's own indicator styles are switched off in the page's config).
@@ -51,7 +51,7 @@ class SecurityHeaders:
 def install(app: FastAPI) -> None:
     app.mount("/static/vendor", StaticFiles(packages=[("js_lib_htmx", "static")]), name="vendor")
     app.mount("/static/app", StaticFiles(packages=[("leadline.web", "static")]), name="static")
-    for module in (session, dashboard, leads, pipeline, scoring, workspace):
+    for module in (session, dashboard, leads, pipeline, scoring, workspace, tools):
         app.include_router(module.router, include_in_schema=False)
 
     @app.exception_handler(LoginRequired)

@@ -25,6 +25,7 @@ from leadline.services.identity import duplicate_candidates, merge_leads
 from leadline.services.lead_table import (
     Sort,
     TableQuery,
+    bulk_add_to_list,
     bulk_assign,
     bulk_stage,
     export_csv,
@@ -144,10 +145,16 @@ async def leads_bulk(request: Request, user: PostingUser, session: WriteSession)
                 raise Invalid([FieldProblem("stage", _("Choose a stage."))])
             outcome = bulk_stage(session, workspace_id=user.workspace_id, lead_ids=ids, to=Stage(stage),
                                  reason=str(form.get("reason", "")) or None, owner_ids=user.owner_ids, actor=actor)
+        elif action == "list":
+            segment = str(form.get("segment_id", ""))
+            if not segment.isdigit() or len(segment) > 18:
+                raise Invalid([FieldProblem("segment_id", _("Choose a list."))])
+            outcome = bulk_add_to_list(session, workspace_id=user.workspace_id, lead_ids=ids,
+                                       segment_id=int(segment), owner_ids=user.owner_ids)
         else:
             raise Invalid([FieldProblem("action", _("Unknown action."))])
-    except Invalid as exc:
-        return RedirectResponse(back + "&" + urlencode({"notice": exc.problems[0].reason}), status_code=303)
+    except ServiceError as exc:
+        return RedirectResponse(back + "&" + urlencode({"notice": _reason_of(exc)}), status_code=303)
     notice = _("%(done)d leads updated.") % {"done": outcome.done}
     if outcome.refused:
         first_id, why = outcome.refused[0]
