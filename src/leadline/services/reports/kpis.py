@@ -7,12 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from leadline.core.funnel import quantile, reached
 from leadline.services.reports.cohorts import Period, cohort_leads
 from leadline.storage.tables import Lead, MqlReview
+
+_FUNNEL_COLUMNS = (Lead.mql_at, Lead.sql_at, Lead.opportunity_at, Lead.customer_at)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,10 @@ def kpi_report(session: Session, *, workspace_id: int, start: datetime, end: dat
             return None
         return "now" if start <= at < end else "before" if previous_start <= at < start else None
 
-    for lead in cohort_leads(session, workspace_id=workspace_id, period=Period()):
+    # Only leads that were created or moved down the funnel since `previous_start` can count: the filter runs
+    # in SQL, so a short period reads a few rows instead of every lead of the workspace.
+    since = or_(Lead.created_at >= previous_start, *(column >= previous_start for column in _FUNNEL_COLUMNS))
+    for lead in cohort_leads(session, workspace_id=workspace_id, period=Period(), where=since):
         steps = reached(lead.path)
         for counter, at in ((leads, lead.path.created_at), (mqls, steps.get("mql")),
                             (customers, steps.get("customer"))):
