@@ -228,3 +228,20 @@ def test_the_import_wizard_previews_then_imports_and_lists_errors(browse: Callab
     assert browser.post(step, data={"csrf_token": token}).status_code == 404  # the upload is gone
     bad = browser.post("/import", data={"csrf_token": token}, files={"file": ("x.csv", b"\x00\x01binary")})
     assert bad.status_code == 400 and 'role="alert"' in bad.text
+
+
+def test_a_rep_logs_a_call_and_reviews_an_mql_from_the_lead_page(browse: Callable[[str], TestClient],
+                                                                  lead_ids: dict[str, int], db: Database) -> None:
+    browser = browse("rep1")
+    lead = lead_ids["rep1"]
+    token = csrf_of(browser.get(f"/leads/{lead}").text)
+    assert "Activity logged." in browser.post(f"/leads/{lead}/activity", data={
+        "csrf_token": token, "kind": "call", "subject": "First call"}).text
+    browser.post(f"/leads/{lead}/stage", data={"csrf_token": token, "stage": "mql"})
+    refused = browser.post(f"/leads/{lead}/review", data={"csrf_token": token, "decision": "reject"}).text
+    assert "Not saved" in refused and "needs a reason" in refused
+    assert "MQL accepted." in browser.post(f"/leads/{lead}/review", data={"csrf_token": token,
+                                                                          "decision": "accept"}).text
+    with db.read() as session:
+        row = session.get(Lead, lead)
+        assert row is not None and row.stage == "sql" and row.first_sales_touch_at is not None

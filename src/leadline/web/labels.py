@@ -24,6 +24,7 @@ STEPS = {"visitor": N_("Visitors"), "lead": N_("Leads"), "mql": N_("MQLs"), "sql
          "opportunity": N_("Opportunities"), "customer": N_("Customers")}
 SORTS = {"newest": N_("Newest first"), "oldest": N_("Oldest first"), "score_desc": N_("Highest score"),
          "score_asc": N_("Lowest score")}
+ACTIVITIES = {"call": N_("Call"), "email": N_("Email"), "meeting": N_("Meeting"), "note": N_("Note")}
 AXES = {"fit": N_("Fit"), "engagement": N_("Engagement")}
 
 
@@ -33,4 +34,5 @@ def label_functions(gettext: Callable[[str], str]) -> dict[str, Callable[[str], 
 
     return {"stage_label": labeller(STAGES), "temperature_label": labeller(TEMPERATURES),
             "role_label": labeller(ROLES), "kpi_label": labeller(KPIS), "column_label": labeller(COLUMNS),
-            "step_label": labeller(STEPS), "sort_label": labeller(SORTS), "axis_label": labeller(AXES)}
+            "step_label": labeller(STEPS), "sort_label": labeller(SORTS), "axis_label": labeller(AXES),
+            "activity_label": labeller(ACTIVITIES)}

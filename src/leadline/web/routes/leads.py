@@ -16,9 +16,9 @@ from leadline.api.deps import ReadSession, WriteSession
 from leadline.core.lead_input import FieldProblem
 from leadline.core.leads import Stage, Temperature
 from leadline.core.lifecycle import MQL_REJECT_REASONS, Actor, ActorType, allowed_targets
-from leadline.core.qualification import Authority, Timeline
+from leadline.core.qualification import ActivityKind, Authority, Timeline
 from leadline.services import lifecycle, qualification
-from leadline.services.activities import activities_of
+from leadline.services.activities import activities_of, log_activity
 from leadline.services.deals import deals_of
 from leadline.services.errors import Invalid, NotFound, ServiceError
 from leadline.services.identity import duplicate_candidates, merge_leads
@@ -206,7 +206,7 @@ def _lead_context(request: Request, session: Session, user: SessionUser, lead_id
         "deals": deals_of(session, workspace_id=user.workspace_id, lead_id=lead.id),
         "routing": routing_info(session, workspace_id=user.workspace_id, lead_id=lead.id),
         "bant": qualification.bant_of(lead), "authorities": [a.value for a in Authority],
-        "timelines": [t.value for t in Timeline], "now": utcnow(),
+        "timelines": [t.value for t in Timeline], "now": utcnow(), "activity_kinds": [k.value for k in ActivityKind],
         "notice": request.query_params.get("notice", "")[:300], "error": request.query_params.get("error", "")[:300],
     }
 
@@ -272,6 +272,42 @@ def lead_bant(request: Request, lead_id: int, user: PostingUser, session: WriteS
     except ServiceError as exc:
         return _back(lead.id, "error", _("Not saved: %(reason)s") % {"reason": _reason_of(exc)})
     return _back(lead.id, "notice", _("Qualification saved."))
+
+
+@router.post("/leads/{lead_id}/activity")
+def lead_activity(request: Request, lead_id: int, user: PostingUser, session: WriteSession,
+                  kind: Annotated[str, Form(max_length=10)], subject: Annotated[str, Form(max_length=300)] = "",
+                  outcome: Annotated[str, Form(max_length=50)] = "") -> Response:
+    """Log a call, email, meeting or note; the first contact ends the follow-up deadline."""
+    _ = gettext_for(request)
+    lead = _lead_or_404(session, user, lead_id)
+    if kind not in ActivityKind._value2member_map_:
+        return _back(lead.id, "error", _("Choose what you did."))
+    try:
+        with session.begin_nested():
+            log_activity(session, workspace_id=user.workspace_id, lead_id=lead.id, kind=ActivityKind(kind),
+                         actor=Actor(ActorType.USER, str(user.user_id)), user_id=user.user_id,
+                         subject=subject.strip() or None, outcome=outcome.strip() or None)
+    except ServiceError as exc:
+        return _back(lead.id, "error", _("Not saved: %(reason)s") % {"reason": _reason_of(exc)})
+    return _back(lead.id, "notice", _("Activity logged."))
+
+
+@router.post("/leads/{lead_id}/review")
+def lead_review(request: Request, lead_id: int, user: PostingUser, session: WriteSession,
+                decision: Annotated[str, Form(max_length=10)], reason: Annotated[str, Form(max_length=50)] = "",
+                note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    """Sales accepts an MQL (it becomes SQL) or rejects it with a reason (back to nurturing)."""
+    _ = gettext_for(request)
+    lead = _lead_or_404(session, user, lead_id)
+    try:
+        with session.begin_nested():
+            lifecycle.review_mql(session, workspace_id=user.workspace_id, lead_id=lead.id,
+                                 accept=decision == "accept", actor=Actor(ActorType.USER, str(user.user_id)),
+                                 reason=reason or None, note=note.strip() or None)
+    except ServiceError as exc:
+        return _back(lead.id, "error", _("Not saved: %(reason)s") % {"reason": _reason_of(exc)})
+    return _back(lead.id, "notice", _("MQL accepted.") if decision == "accept" else _("MQL rejected."))
 
 
 @router.get("/leads/{lead_id}/duplicates")
