@@ -245,3 +245,31 @@ def test_a_rep_logs_a_call_and_reviews_an_mql_from_the_lead_page(browse: Callabl
     with db.read() as session:
         row = session.get(Lead, lead)
         assert row is not None and row.stage == "sql" and row.first_sales_touch_at is not None
+
+
+def test_board_columns_count_leads_and_sum_their_deals(client: TestClient, auth: dict[str, str],
+                                                       browse: Callable[[str], TestClient], db: Database,
+                                                       workspace_id: int) -> None:
+    from decimal import Decimal
+
+    from leadline.core.lifecycle import Actor, ActorType
+    from leadline.services.boards import Board, board
+    from leadline.services.deals import save_deal
+
+    ids = [int(client.post("/api/v1/leads", headers=auth, json={"email": f"d{i}@deal.org"}).json()["id"])
+           for i in range(3)]
+    actor = Actor(ActorType.USER, "t")
+    with db.write() as session:
+        for lead_id, amount in zip(ids[:2], (Decimal("1000.50"), Decimal("250")), strict=True):
+            save_deal(session, workspace_id=workspace_id, lead_id=lead_id, actor=actor, amount=amount)
+        from leadline.core.leads import Stage
+        from leadline.services.lifecycle import change_stage
+
+        change_stage(session, workspace_id=workspace_id, lead=ids[2], to=Stage.CUSTOMER, actor=actor)
+    with db.read() as session:
+        columns = {c.key: c for c in board(session, workspace_id=workspace_id, which=Board.DEALS, owner_ids=None)}
+    assert columns["opportunity"].count == 2 and columns["opportunity"].value == Decimal("1250.50")
+    assert [c.amount for c in columns["opportunity"].cards] == [Decimal("1000.50"), Decimal("250.00")]
+    assert columns["won"].count == 1 and columns["won"].value == 0  # a customer without a recorded deal
+    assert columns["lost"].count == 0 and columns["sql"].count == 0
+    assert "€1,250.50" in browse("admin").get("/pipeline").text

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from leadline.core.lead_input import FieldProblem
@@ -67,38 +67,39 @@ def _visible(query, workspace_id: int, owner_ids: tuple[int, ...] | None):  # ty
     return query.where(Lead.owner_id.in_(owner_ids)) if owner_ids is not None else query
 
 
-def _deal_condition(key: str):  # type: ignore[no-untyped-def]
-    if key == "sql":
-        return Lead.stage == "sql", None
-    if key == "opportunity":
-        return Lead.stage == "opportunity", Deal.outcome.is_(None)
-    if key == "won":
-        return Lead.stage == "customer", Deal.outcome == "won"
-    return Lead.stage == "recycled", Deal.outcome == "lost"
+#: Each column: the leads' stage, the deals that give its amounts, and whether a lead needs such a deal to be
+#: there (a customer without a recorded deal is still won; a recycled lead is "lost" only through a lost deal).
+_DEAL_COLUMNS = {"sql": ("sql", None, False), "opportunity": ("opportunity", "open", False),
+                 "won": ("customer", "won", False), "lost": ("recycled", "lost", True)}
 
 
 def _deal_column(session: Session, workspace_id: int, key: str, owner_ids: tuple[int, ...] | None) -> Column:
-    lead_cond, deal_cond = _deal_condition(key)
-    if deal_cond is None:
-        count = session.scalar(_visible(select(func.count()).select_from(Lead), workspace_id, owner_ids)
-                               .where(lead_cond)) or 0
-        leads = session.execute(_visible(select(Lead, Company.name), workspace_id, owner_ids)
-                                .outerjoin(Company, Company.id == Lead.company_id).where(lead_cond)
-                                .order_by(Lead.score.desc(), Lead.id.desc()).limit(CARDS_PER_COLUMN)).all()
-        cards = [Card(lead.id, _display_name(lead), company, lead.score, lead.temperature, None, None)
-                 for lead, company in leads]
-        return Column(key, count, None, "EUR", cards)
-    joined = and_(Deal.lead_id == Lead.id, Deal.workspace_id == workspace_id, deal_cond)
-    totals = session.execute(_visible(select(func.count(Deal.id), func.sum(Deal.amount)).select_from(Lead),
-                                      workspace_id, owner_ids).join(Deal, joined).where(lead_cond)).one()
-    rows = session.execute(_visible(select(Lead, Company.name, Deal.amount, Deal.currency), workspace_id,
-                                    owner_ids).join(Deal, joined).outerjoin(Company, Company.id == Lead.company_id)
-                           .where(lead_cond).order_by(Deal.amount.desc().nulls_last(), Deal.id.desc())
-                           .limit(CARDS_PER_COLUMN)).all()
-    cards = [Card(lead.id, _display_name(lead), company, lead.score, lead.temperature, amount, currency)
-             for lead, company, amount, currency in rows]
-    return Column(key, int(totals[0] or 0), Decimal(totals[1]) if totals[1] is not None else Decimal(0), "EUR",
-                  cards)
+    stage, outcome, required = _DEAL_COLUMNS[key]
+    base = _visible(select(Lead.id.label("lead_id")), workspace_id, owner_ids).where(Lead.stage == stage)
+    amount = None
+    if outcome is not None:
+        deal_cond = Deal.outcome.is_(None) if outcome == "open" else Deal.outcome == outcome
+        deals = (select(Deal.lead_id, func.sum(Deal.amount).label("amount"), func.max(Deal.currency).label("cur"))
+                 .where(Deal.workspace_id == workspace_id, deal_cond).group_by(Deal.lead_id).subquery())
+        joined = (Lead.id == deals.c.lead_id)
+        base = (base.join(deals, joined) if required else base.outerjoin(deals, joined))
+        amounts = base.add_columns(deals.c.amount.label("deal_amount")).subquery()
+        amount = select(func.sum(amounts.c.deal_amount))
+    count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows_query = _visible(select(Lead, Company.name), workspace_id, owner_ids).where(Lead.stage == stage).outerjoin(
+        Company, Company.id == Lead.company_id)
+    if outcome is not None:
+        rows_query = rows_query.add_columns(deals.c.amount, deals.c.cur)
+        rows_query = (rows_query.join(deals, joined) if required else rows_query.outerjoin(deals, joined))
+        rows_query = rows_query.order_by(deals.c.amount.desc().nulls_last(), Lead.score.desc(), Lead.id.desc())
+    else:
+        rows_query = rows_query.add_columns(null(), null()).order_by(Lead.score.desc(), Lead.id.desc())
+    cards = [Card(lead.id, _display_name(lead), company, lead.score, lead.temperature,
+                  Decimal(value) if value is not None else None, currency)
+             for lead, company, value, currency in session.execute(rows_query.limit(CARDS_PER_COLUMN)).all()]
+    total = session.scalar(amount) if amount is not None else None
+    return Column(key, int(count), (Decimal(total) if total is not None else Decimal(0)) if outcome else None,
+                  "EUR", cards)
 
 
 def _status_column(session: Session, workspace_id: int, key: str, owner_ids: tuple[int, ...] | None) -> Column:
