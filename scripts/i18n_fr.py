@@ -324,4 +324,12 @@ FR = {
     'Review this MQL': 'Examiner ce MQL',
     'Subject': 'Objet',
     'What you did': 'Ce que vous avez fait',
+    'Add the webhook': 'Ajouter le webhook',
+    'Choose at least one scope.': 'Choisissez au moins un droit.',
+    'Create a key': 'Créer une clé',
+    'Key revoked.': 'Clé révoquée.',
+    'Revoke': 'Révoquer',
+    "The webhook's signing secret (copy it now: it is never shown again):": 'Le secret de signature du webhook (copiez-le maintenant : il ne sera plus jamais affiché) :',
+    'URL (https)': 'URL (https)',
+    'Your new key (copy it now: it is never shown again):': 'Votre nouvelle clé (copiez-la maintenant : elle ne sera plus jamais affichée) :',
 }

@@ -273,3 +273,18 @@ def test_board_columns_count_leads_and_sum_their_deals(client: TestClient, auth:
     assert columns["won"].count == 1 and columns["won"].value == 0  # a customer without a recorded deal
     assert columns["lost"].count == 0 and columns["sql"].count == 0
     assert "€1,250.50" in browse("admin").get("/pipeline").text
+
+
+def test_admins_create_and_revoke_api_keys_shown_once(browse: Callable[[str], TestClient], client: TestClient,
+                                                      logins: dict[str, int]) -> None:
+    browser = browse("admin")
+    token = csrf_of(browser.get("/settings").text)
+    page = browser.post("/settings/keys", data={"csrf_token": token, "name": "zapier", "scope": ["read"]}).text
+    key = re.search(r'<code class="secret">(ll_[^<]+)</code>', page).group(1)  # type: ignore[union-attr]
+    assert client.get("/api/v1/leads", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert key not in browser.get("/settings").text  # shown once
+    key_id = re.findall(r'action="/settings/keys/(\d+)/revoke"', page)[0]
+    assert "Key revoked." in browser.post(f"/settings/keys/{key_id}/revoke", data={"csrf_token": token}).text
+    bad = browser.post("/settings/webhooks", data={"csrf_token": token, "url": "http://127.0.0.1:9/hook",
+                                                   "topic": ["lead.created"]})
+    assert 'role="alert"' in bad.text  # a private address is refused, with the reason

@@ -9,8 +9,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from leadline.api.deps import ReadSession, WriteSession
+from leadline.core.leads import Scope
+from leadline.core.webhooks import TOPICS
 from leadline.services import logins
 from leadline.services.errors import ServiceError
 from leadline.services.lead_table import latest_created
@@ -19,9 +23,9 @@ from leadline.services.reports.cohorts import Period
 from leadline.services.reports.funnel import funnel_report
 from leadline.services.segments.catalog import list_segments
 from leadline.services.users import list_users
-from leadline.services.webhooks import list_subscriptions
-from leadline.services.workspaces import list_api_keys
-from leadline.storage.tables import SegmentMembership
+from leadline.services.webhooks import create_subscription, list_subscriptions
+from leadline.services.workspaces import create_api_key, list_api_keys, revoke_api_key
+from leadline.storage.tables import SegmentMembership, Workspace
 from leadline.storage.types import utcnow
 from leadline.web.auth import PageError, PostingUser, WebUser
 from leadline.web.templating import gettext_for, render
@@ -55,16 +59,65 @@ def _admin(request: Request, user: logins.SessionUser) -> None:
         raise PageError(403, _("Only admins see the settings."))
 
 
-@router.get("/settings")
-def settings_page(request: Request, user: WebUser, session: ReadSession) -> Response:
-    _admin(request, user)
+def _settings(request: Request, user: logins.SessionUser, session: Session, **extra: object) -> Response:
     return render(request, "settings.html", {
         "users": list_users(session, workspace_id=user.workspace_id),
         "keys": list_api_keys(session, user.workspace_id),
         "webhooks": list_subscriptions(session, user.workspace_id),
-        "roles": [r.value for r in logins.LoginRole],
+        "roles": [r.value for r in logins.LoginRole], "scopes": [s.value for s in Scope], "topics": TOPICS,
         "notice": request.query_params.get("notice", "")[:300],
-        "error": request.query_params.get("error", "")[:300]})
+        "error": request.query_params.get("error", "")[:300], "new_key": None, "new_secret": None, **extra})
+
+
+@router.get("/settings")
+def settings_page(request: Request, user: WebUser, session: ReadSession) -> Response:
+    _admin(request, user)
+    return _settings(request, user, session)
+
+
+@router.post("/settings/keys")
+async def create_key(request: Request, user: PostingUser, session: WriteSession,
+                     name: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """A new API key, shown once on the page that answers (only its hash is kept)."""
+    _admin(request, user)
+    _ = gettext_for(request)
+    form = await request.form()
+    wanted = [str(v) for v in form.getlist("scope") if str(v) in Scope._value2member_map_]
+    if not wanted:
+        return RedirectResponse("/settings?" + urlencode({"error": _("Choose at least one scope.")}),
+                                status_code=303)
+    workspace = session.get(Workspace, user.workspace_id)
+    assert workspace is not None
+    token = create_api_key(session, workspace, frozenset(Scope(v) for v in wanted), name=name.strip() or "web")
+    return _settings(request, user, session, new_key=token)
+
+
+@router.post("/settings/keys/{key_id}/revoke")
+def revoke_key(request: Request, key_id: int, user: PostingUser, session: WriteSession) -> Response:
+    _admin(request, user)
+    _ = gettext_for(request)
+    if not 0 < key_id < 2**63 or not revoke_api_key(session, user.workspace_id, key_id):
+        raise PageError(404, "")
+    return RedirectResponse("/settings?" + urlencode({"notice": _("Key revoked.")}), status_code=303)
+
+
+@router.post("/settings/webhooks")
+async def create_webhook(request: Request, user: PostingUser, session: WriteSession,
+                         url: Annotated[str, Form(max_length=2000)],
+                         description: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """A webhook subscription (URL checked against private addresses); its signing secret is shown once."""
+    _admin(request, user)
+    form = await request.form()
+    topics = [str(v) for v in form.getlist("topic")][:50]
+    try:
+        with session.begin_nested():
+            row = await run_in_threadpool(lambda: create_subscription(
+                session, workspace_id=user.workspace_id, url=url.strip(), topics=topics,
+                description=description.strip() or None))
+    except ServiceError as exc:
+        reason = "; ".join(p.reason for p in getattr(exc, "problems", [])) or exc.message
+        return RedirectResponse("/settings?" + urlencode({"error": reason[:300]}), status_code=303)
+    return _settings(request, user, session, new_secret=row.secret)
 
 
 @router.post("/settings/users")
