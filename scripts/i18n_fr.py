@@ -332,4 +332,9 @@ FR = {
     "The webhook's signing secret (copy it now: it is never shown again):": 'Le secret de signature du webhook (copiez-le maintenant : il ne sera plus jamais affiché) :',
     'URL (https)': 'URL (https)',
     'Your new key (copy it now: it is never shown again):': 'Votre nouvelle clé (copiez-la maintenant : elle ne sera plus jamais affichée) :',
+    '%(n)s leads match now.': '%(n)s leads correspondent actuellement.',
+    'Count the leads': 'Compter les leads',
+    'Filter (for a dynamic segment)': 'Filtre (pour un segment dynamique)',
+    'New segment': 'Nouveau segment',
+    'Segment created.': 'Segment créé.',
 }

@@ -288,3 +288,18 @@ def test_admins_create_and_revoke_api_keys_shown_once(browse: Callable[[str], Te
     bad = browser.post("/settings/webhooks", data={"csrf_token": token, "url": "http://127.0.0.1:9/hook",
                                                    "topic": ["lead.created"]})
     assert 'role="alert"' in bad.text  # a private address is refused, with the reason
+
+
+def test_marketers_count_then_create_a_segment_from_a_filter(browse: Callable[[str], TestClient],
+                                                              scored: int) -> None:
+    browser = browse("marketer")
+    token = csrf_of(browser.get("/segments").text)
+    count = browser.post("/segments/count", data={"csrf_token": token, "filter": "did quote_request"}).text
+    assert "1 leads match now." in count
+    bad = browser.post("/segments/count", data={"csrf_token": token, "filter": "did or or"}).text
+    assert 'role="alert"' in bad
+    page = browser.post("/segments", data={"csrf_token": token, "name": "Asked for a quote",
+                                           "filter": "did quote_request"}).text
+    assert "Segment created." in page and "Asked for a quote" in page
+    segment_id = re.search(r'href="/leads\?segment=(\d+)"', page).group(1)  # type: ignore[union-attr]
+    assert "dana@mid.org" in browser.get(f"/leads?segment={segment_id}").text

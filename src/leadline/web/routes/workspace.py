@@ -21,7 +21,7 @@ from leadline.services.lead_table import latest_created
 from leadline.services.reports.channels import channel_report
 from leadline.services.reports.cohorts import Period
 from leadline.services.reports.funnel import funnel_report
-from leadline.services.segments.catalog import list_segments
+from leadline.services.segments.catalog import count_filter, create_segment, list_segments, parse_or_invalid
 from leadline.services.users import list_users
 from leadline.services.webhooks import create_subscription, list_subscriptions
 from leadline.services.workspaces import create_api_key, list_api_keys, revoke_api_key
@@ -38,7 +38,42 @@ def segments_page(request: Request, user: WebUser, session: ReadSession) -> Resp
     segments = list_segments(session, user.workspace_id)
     counts = dict(session.execute(select(SegmentMembership.segment_id, func.count()).where(
         SegmentMembership.workspace_id == user.workspace_id).group_by(SegmentMembership.segment_id)).all())
-    return render(request, "segments.html", {"segments": segments, "counts": counts})
+    return render(request, "segments.html", {"segments": segments, "counts": counts,
+                                             "notice": request.query_params.get("notice", "")[:300],
+                                             "error": request.query_params.get("error", "")[:300]})
+
+
+@router.post("/segments/count")
+def segment_count(request: Request, user: PostingUser, session: ReadSession,
+                  filter: Annotated[str, Form(max_length=20_000)]) -> Response:
+    """How many leads a filter matches now (the segment form's preview)."""
+    _ = gettext_for(request)
+    try:
+        count = count_filter(session, user.workspace_id, parse_or_invalid(filter))
+    except ServiceError as exc:
+        reason = "; ".join(f"{p.field}: {p.reason}" for p in getattr(exc, "problems", [])) or exc.message
+        return render(request, "_segment_count.html", {"count": None, "problem": reason})
+    return render(request, "_segment_count.html", {"count": count, "problem": ""})
+
+
+@router.post("/segments")
+def segment_create(request: Request, user: PostingUser, session: WriteSession,
+                   name: Annotated[str, Form(min_length=1, max_length=200)],
+                   kind: Annotated[str, Form(max_length=10)] = "dynamic",
+                   filter: Annotated[str, Form(max_length=20_000)] = "",
+                   description: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    _ = gettext_for(request)
+    if not user.can_edit_scoring:
+        raise PageError(403, _("Only marketers and admins use these tools."))
+    try:
+        with session.begin_nested():
+            create_segment(session, user.workspace_id, name=name.strip(), kind=kind,
+                           filter=filter.strip() if kind == "dynamic" else None,
+                           description=description.strip() or None)
+    except ServiceError as exc:
+        reason = "; ".join(f"{p.field}: {p.reason}" for p in getattr(exc, "problems", [])) or exc.message
+        return RedirectResponse("/segments?" + urlencode({"error": reason[:300]}), status_code=303)
+    return RedirectResponse("/segments?" + urlencode({"notice": _("Segment created.")}), status_code=303)
 
 
 @router.get("/reports")
