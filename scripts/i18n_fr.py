@@ -337,4 +337,5 @@ FR = {
     'Filter (for a dynamic segment)': 'Filtre (pour un segment dynamique)',
     'New segment': 'Nouveau segment',
     'Segment created.': 'Segment créé.',
+    'Too many login attempts. Wait a minute and try again.': 'Trop de tentatives de connexion. Attendez une minute et réessayez.',
 }

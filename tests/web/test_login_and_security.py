@@ -139,3 +139,10 @@ def test_french_users_get_french_pages_numbers_and_dates(browse: Callable[[str],
 def test_the_login_page_follows_the_browser_language(client: TestClient) -> None:
     assert "Mot de passe" in client.get("/login", headers={"Accept-Language": "fr-CA,fr;q=0.9"}).text
     assert "Password" in client.get("/login", headers={"Accept-Language": "de-DE"}).text
+
+
+def test_password_guessing_is_slowed_down(client: TestClient, logins: dict[str, int]) -> None:
+    answers = [log_in(client, "admin@acme.org", f"guess {i}").status_code for i in range(11)]
+    assert answers[:10] == [400] * 10 and answers[10] == 429
+    assert log_in(client, "admin@acme.org").status_code == 429  # even the right password, for a while
+    assert log_in(client, "marketer@acme.org").status_code == 303  # other logins are not locked out

@@ -49,6 +49,7 @@ class SecurityHeaders:
 
 
 def install(app: FastAPI) -> None:
+    app.state.login_limiter = session.LoginLimiter()
     app.mount("/static/vendor", StaticFiles(packages=[("js_lib_htmx", "static")]), name="vendor")
     app.mount("/static/app", StaticFiles(packages=[("leadline.web", "static")]), name="static")
     for module in (session, dashboard, leads, pipeline, scoring, workspace, tools):

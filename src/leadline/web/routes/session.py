@@ -7,6 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from leadline.api.deps import DatabaseDep, gates
 from leadline.services import logins
@@ -22,6 +25,19 @@ from leadline.web.auth import (
 from leadline.web.templating import gettext_for, render
 
 router = APIRouter()
+
+
+class LoginLimiter:
+    """Login attempts per client address and per email, in a moving window (per process: several processes
+    each keep their own count, which still bounds guessing to a few attempts per minute)."""
+
+    def __init__(self, per_email: str = "10/minute", per_address: str = "30/minute") -> None:
+        self._window = MovingWindowRateLimiter(MemoryStorage())
+        self._email, self._address = parse(per_email), parse(per_address)
+
+    def allow(self, address: str, email: str) -> bool:
+        by_address = self._window.hit(self._address, "address", address)
+        return self._window.hit(self._email, "email", email.strip().lower()[:320]) and by_address
 
 
 def _safe_next(target: str | None) -> str:
@@ -59,6 +75,10 @@ async def login(request: Request, db: DatabaseDep, email: Annotated[str, Form(ma
     if not expected or not secrets.compare_digest(expected.encode(), csrf_token.encode()):
         return _login_page(request, next_url=_safe_next(next), email=email, workspace=workspace, status=400,
                            error=_("Your login form expired. Please try again."))
+    limiter: LoginLimiter = request.app.state.login_limiter
+    if not limiter.allow(request.client.host if request.client else "?", email):
+        return _login_page(request, next_url=_safe_next(next), email=email, workspace=workspace, status=429,
+                           error=_("Too many login attempts. Wait a minute and try again."))
     try:
         async with gates(request).write:
             with db.write() as session:
