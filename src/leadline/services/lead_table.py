@@ -22,7 +22,7 @@ from leadline.core.lifecycle import Actor
 from leadline.core.spreadsheet import safe_cell
 from leadline.services import lifecycle, routing
 from leadline.services.errors import Invalid, NotFound, ServiceError
-from leadline.services.leads import LeadFilter, _filtered
+from leadline.services.leads import LeadFilter, _filtered  # the API's own filter semantics, shared on purpose
 from leadline.storage.tables import Company, Lead, SegmentMembership, User
 
 PAGE_SIZE = 50

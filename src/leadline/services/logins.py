@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -31,8 +32,13 @@ MIN_PASSWORD = 8
 LOCALES = ("en", "fr")
 
 _hasher = PasswordHasher()
-#: Verified against when the email is unknown, so a wrong address costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong address costs as long as a wrong password
+    (made on first use: hashing at import would slow every command that imports this module)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class LoginRole(StrEnum):
@@ -57,7 +63,7 @@ def hash_password(password: str) -> str:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
