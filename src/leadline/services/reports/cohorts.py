@@ -72,10 +72,9 @@ class CohortLead:
 
 
 def cohort_leads(session: Session, *, workspace_id: int, period: Period, dimension: Dimension | None = None,
-                 segment_id: int | None = None, min_rank: int = 0,
-                 where: ColumnElement[bool] | None = None) -> Iterator[CohortLead]:
-    """The leads of the period (those that went at least `min_rank` down the funnel, and match `where` when
-    given) with their paths, read from the leads' funnel rollup in one scan."""
+                 segment_id: int | None = None, min_rank: int = 0) -> Iterator[CohortLead]:
+    """The leads of the period (those that went at least `min_rank` down the funnel) with their paths, read
+    from the leads' funnel rollup in one scan."""
     dialect = session.get_bind().dialect.name
     group = dimension_column(dimension, dialect)
     stages = (Lead.mql_at, Lead.sql_at, Lead.opportunity_at, Lead.customer_at)
@@ -84,8 +83,6 @@ def cohort_leads(session: Session, *, workspace_id: int, period: Period, dimensi
              .where(*lead_filter(workspace_id, period, segment_id)))
     if min_rank > 0:
         query = query.where(Lead.funnel_rank >= min_rank)
-    if where is not None:
-        query = query.where(where)
     for row in session.execute(query.order_by(Lead.id)).yield_per(10_000):
         entered = {stage: at for stage, at in zip(LIFECYCLE_STEPS, row[4:8], strict=True) if at is not None}
         name = row[8] if group is not None else None
