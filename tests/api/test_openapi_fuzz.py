@@ -56,7 +56,7 @@ def test_schema_is_served(client):
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def test_front_door_leads_to_the_api_docs(client):
+def test_front_door_is_the_app_and_the_api_docs_stay_at_docs(client):
     r = client.get("/", follow_redirects=False)
-    assert r.status_code == 307 and r.headers["location"] == "/docs"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2F"
     assert "swagger" in client.get("/docs").text.lower()

@@ -54,7 +54,9 @@ def test_serve_then_list_and_show_in_every_format(env):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        # Start-up imports scikit-learn and skops (the predictive model): several seconds on a loaded machine.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:
                     break

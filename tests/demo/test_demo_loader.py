@@ -242,6 +242,7 @@ def test_cli_demo_loads_the_workspace_and_prints_a_working_key(tmp_path):
         assert "8000 leads, 842 customers, 42 users, 8000 events" in result.stderr
         assert "7158 open MQLs routed to SDRs by a rule, 7158 overdue" in result.stderr
         assert result.stdout.count("\n") == 1  # the key alone on stdout
+        assert "Log in to the app as demo@example.com with the password leadline-demo" in result.stderr
         keys.append(result.stdout.strip())
     upgrade(url)
     db = Database(url)

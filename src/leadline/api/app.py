@@ -42,6 +42,7 @@ from leadline.jobs.runner import Worker
 from leadline.services.tracking import SiteCache
 from leadline.services.workspaces import PrincipalCache
 from leadline.storage.database import Database
+from leadline.web import app as web
 
 logger = logging.getLogger(__name__)
 
@@ -100,5 +101,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(demo_site.router)
     app.include_router(privacy.router, responses=COMMON_ERRORS)
     app.include_router(privacy.public_router)
+    web.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -22,6 +22,7 @@ from leadline.cli.routing import route_app, users_app
 from leadline.cli.score import score_app
 from leadline.cli.segments import segments_app
 from leadline.cli.tracking import tracking_app
+from leadline.cli.web import demo_login, user_app
 from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
 from leadline.config import get_settings
@@ -53,6 +54,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(tracking_app, name="tracking")
 app.add_typer(privacy_app, name="privacy")
 app.command()(worker)
+app.add_typer(user_app, name="user")
 
 def _out() -> Console:
     # Piped output is not wrapped at 80 columns: scripts and pagers read whole lines.
@@ -115,8 +117,10 @@ def demo(
     err.print(f"demo workspace loaded: {summary.leads} leads, {summary.customers} customers, "
               f"{summary.owners} users, {summary.events} events; scored with the B2B starter model; "
               f"{summary.routed_mqls} open MQLs routed to SDRs by a rule, {summary.overdue} overdue")
+    email, password = demo_login(db, workspace.id)
     err.print(f"URL: http://{host}:{port}/   API docs: http://{host}:{port}/docs   "
               f"demo website with the tracking snippet: http://{host}:{port}/demo/site")
+    err.print(f"Log in to the app as {email} with the password {password}")
     err.print("API key (read, write, admin):")
     print(key)
     if serve_after:

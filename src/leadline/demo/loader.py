@@ -385,7 +385,8 @@ def _summary(session: Session, workspace_id: int, new_leads: int) -> DemoSummary
         workspace_id=workspace_id,
         leads=count(Lead.workspace_id == workspace_id),
         customers=count(Lead.workspace_id == workspace_id, Lead.stage == str(Stage.CUSTOMER)),
-        owners=count(User.workspace_id == workspace_id, entity=User),
+        # the data set's people, not the app logins `leadline demo` adds
+        owners=count(User.workspace_id == workspace_id, User.password_hash.is_(None), entity=User),
         events=count(Event.workspace_id == workspace_id, entity=Event),
         new_leads=new_leads,
         routed_mqls=count(Lead.workspace_id == workspace_id, Lead.stage == str(Stage.MQL), Lead.owner_id.is_not(None)),

@@ -190,3 +190,40 @@ def import_csv(
                         errors=len({p.row for p in problems}), error_report=report_path,
                         encoding=source.encoding, delimiter=source.delimiter,
                         seconds=time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPreview:
+    """What the import wizard shows before anything is written: how the file was read, what each column
+    means, and the first rows as read."""
+
+    encoding: str
+    delimiter: str
+    rows: int
+    mapping: list[tuple[str, str | None]]  # header -> Leadline field ("custom.<key>" or None: ignored)
+    sample: list[dict[str, str]]
+
+
+def preview_import(path: Path, *, sample_rows: int = 5) -> ImportPreview:
+    """Read the file's structure and first rows; CsvImportError when it cannot be imported at all."""
+    try:
+        source = open_csv(path)
+        total = _check_structure(source)
+    except CsvFormatError as exc:
+        raise CsvImportError(str(exc)) from None
+    except OSError as exc:
+        raise CsvImportError(f"cannot read {path}: {exc.strerror}") from None
+    mapping = source.mapping
+    columns = [(header, mapping.fields.get(header) or (f"custom.{mapping.custom[header]}"
+                                                       if header in mapping.custom else None))
+               for header in source.headers]
+    sample: list[dict[str, str]] = []
+    rows = source.rows()
+    try:
+        for _, row in rows:
+            sample.append(row)
+            if len(sample) >= sample_rows:
+                break
+    finally:
+        rows.close()  # type: ignore[attr-defined]
+    return ImportPreview(source.encoding, source.delimiter, total, columns, sample)

@@ -125,3 +125,9 @@ def revoke_api_key(session: Session, workspace_id: int, key_id: int) -> bool:
         return False
     key.revoked_at = utcnow()
     return True
+
+
+def list_api_keys(session: Session, workspace_id: int) -> list[ApiKey]:
+    """The workspace's keys, newest first (prefixes and scopes only: a key is shown once, when created)."""
+    return list(session.scalars(select(ApiKey).where(ApiKey.workspace_id == workspace_id)
+                                .order_by(ApiKey.id.desc())))

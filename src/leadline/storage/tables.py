@@ -105,6 +105,9 @@ class User(Base):
     away_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # The web app (issue 8): an argon2id hash (None: this user cannot log in) and the app's language for them.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(8))
 
 
 class Company(Base):
@@ -926,3 +929,19 @@ class ConsentEmail(Base):
     sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+# --- Issue 8: the web app (logins and browser sessions) ------------------------------------------------------
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie holds a random token, the table its SHA-256 (a stolen database does not
+    give working cookies). `csrf_token` is the synchronizer token every form of this session must echo."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -33,6 +33,7 @@ NOT_LEAD_DATA: dict[str, str] = {
     "assignment_rules": "routing rules",
     "experiments": "A/B test definitions",
     "webhook_subscriptions": "receiver URLs and secrets",
+    "web_sessions": "the staff's own app logins (hashed session tokens)",
     "tracking_settings": "the workspace's website snippet settings (public key, allowed sites)",
     "tracking_page_counts": "page views counted per day and path without any identifier (no consent, bots)",
     "prediction_models": "trained models: aggregate parameters; retraining after an erasure drops the person "

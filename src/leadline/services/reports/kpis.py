@@ -5,14 +5,18 @@ current share of leads by temperature."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
-from leadline.core.funnel import quantile, reached
-from leadline.services.reports.cohorts import Period, cohort_leads
+from leadline.core.funnel import quantile
+from leadline.services.reports.cohorts import Period, lead_filter
 from leadline.storage.tables import Lead, MqlReview
+
+_FUNNEL_COLUMNS = (Lead.mql_at, Lead.sql_at, Lead.opportunity_at, Lead.customer_at)
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -60,24 +64,34 @@ def _acceptance(session: Session, workspace_id: int, start: datetime, end: datet
     return rows.get("accepted", 0) / total if total else None
 
 
+def reached_mql_column(dialect: str) -> ColumnElement[Any]:
+    """When a lead reached MQL, in SQL: the earliest of its MQL, SQL, opportunity and customer entries (a skipped
+    stage counts as reached when the later one was, as `core.funnel.reached` says)."""
+    if dialect == "postgresql":
+        return func.least(*_FUNNEL_COLUMNS)  # LEAST ignores NULLs
+    # SQLite's many-argument min() is NULL if any argument is: stand in a time after every real one.
+    return func.min(*(func.coalesce(column, literal(_NEVER, Lead.mql_at.type)) for column in _FUNNEL_COLUMNS))
+
+
+def _funnel_counts(session: Session, workspace_id: int, previous_start: datetime, start: datetime, end: datetime
+                   ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Leads created, reaching MQL and becoming customers in [start, end) and in the period before, counted in
+    one SQL scan."""
+    reached_mql = reached_mql_column(session.get_bind().dialect.name)
+
+    def buckets(at: ColumnElement[Any]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        return (func.coalesce(func.sum(case((and_(at >= start, at < end), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((and_(at >= previous_start, at < start), 1), else_=0)), 0))
+
+    row = session.execute(select(*buckets(Lead.created_at), *buckets(reached_mql), *buckets(Lead.customer_at))
+                          .where(*lead_filter(workspace_id, Period()))).one()
+    return ({"now": int(row[0]), "before": int(row[1])}, {"now": int(row[2]), "before": int(row[3])},
+            {"now": int(row[4]), "before": int(row[5])})
+
+
 def kpi_report(session: Session, *, workspace_id: int, start: datetime, end: datetime) -> KpiReport:
     previous_start = start - (end - start)
-    leads = {"now": 0, "before": 0}
-    mqls = {"now": 0, "before": 0}
-    customers = {"now": 0, "before": 0}
-
-    def bucket(at: datetime | None) -> str | None:
-        if at is None:
-            return None
-        return "now" if start <= at < end else "before" if previous_start <= at < start else None
-
-    for lead in cohort_leads(session, workspace_id=workspace_id, period=Period()):
-        steps = reached(lead.path)
-        for counter, at in ((leads, lead.path.created_at), (mqls, steps.get("mql")),
-                            (customers, steps.get("customer"))):
-            key = bucket(at)
-            if key is not None:
-                counter[key] += 1
+    leads, mqls, customers = _funnel_counts(session, workspace_id, previous_start, start, end)
     days = (end - start).total_seconds() / 86_400
     speed, on_time = _speed_to_lead(session, workspace_id, start, end)
     speed_before, on_time_before = _speed_to_lead(session, workspace_id, previous_start, start)

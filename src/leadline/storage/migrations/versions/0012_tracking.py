@@ -1,7 +1,7 @@
 """website tracking: snippet settings per workspace, consent-free daily page counts, embeddable form columns
 
 Revision ID: 0012_tracking
-Revises: 0010_privacy
+Revises: 0011_web
 Create Date: 2026-11-23
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0012_tracking'
-down_revision: str | None = '0010_privacy'
+down_revision: str | None = '0011_web'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
