@@ -46,6 +46,15 @@ class Settings(BaseSettings):
         "Signs links and cookies and keys the suppression-list hashes. Keep it stable: changing it voids "
         "every signed link and makes the suppression list unreadable."))
 
+    queue_url: str | None = Field(default=None, description=(
+        "The job queue: unset, a SQLite file beside the database; `redis://host:port/db` in production."))
+    queue_name: str = Field(default="leadline", min_length=1, max_length=100, description=(
+        "Names the queue (Redis key prefix): one per deployment."))
+    queue_workers: int = Field(default=2, ge=1, le=64, description="Job-queue worker threads per process.")
+    nurture_lease_seconds: float = Field(default=300.0, gt=0, description=(
+        "How long a worker holds an enrolment or an email it is working on; a dead worker's rows are taken "
+        "over (enrolments) or marked unknown (emails mid-send) after it."))
+
     def signing_key(self) -> bytes:
         """The instance secret; in development without one, a random key stored in `.leadline-secret` beside
         the SQLite file (or in the working folder), so restarts keep links and suppression hashes valid."""

@@ -10,17 +10,18 @@ from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from nurture_helpers import run, workflow
 from sqlalchemy import select, update
 
 from leadline.config import Settings
 from leadline.services.suppression import SuppressionReason, is_suppressed, suppress
 from leadline.storage.database import Database
 from leadline.storage.tables import EmailEngagementCount, EmailSend, Event, Lead, WorkflowEnrolment
-from nurture_helpers import run, workflow
 
 
 def _lead(client: TestClient, auth: dict[str, str], email: str, *, consent: bool | None = True) -> int:
-    body: dict[str, Any] = {"email": email, "first_name": "Jo", "company": {"name": "Acme", "domain": "acme-corp.example.org"}}
+    body: dict[str, Any] = {"email": email, "first_name": "Jo",
+                            "company": {"name": "Acme", "domain": "acme-corp.example.org"}}
     if consent is not None:
         body["consent"] = {"email_marketing": consent}
     response = client.post("/api/v1/leads", json=body, headers=auth)
@@ -146,7 +147,8 @@ def test_without_tracking_consent_opens_and_clicks_are_only_counted(
 def test_the_suppression_list_and_the_consent_gate_stop_a_send(
         case: str, client: TestClient, auth: dict[str, str], db: Database, settings: Settings, mailbox: Any) -> None:
     _activate(client, auth, workflow())
-    _lead(client, auth, "jo@client.example.org", consent={"suppressed": True, "no consent": None, "withdrawn": False}[case])
+    consent = {"suppressed": True, "no consent": None, "withdrawn": False}[case]
+    _lead(client, auth, "jo@client.example.org", consent=consent)
     if case == "suppressed":
         with db.write() as session:
             lead = session.scalars(select(Lead)).one()

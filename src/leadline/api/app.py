@@ -36,6 +36,7 @@ from leadline.api.routes import (
     workflows,
 )
 from leadline.config import Settings, get_settings
+from leadline.jobs import queue
 from leadline.jobs.runner import Worker
 from leadline.services.workspaces import PrincipalCache
 from leadline.storage.database import Database
@@ -51,10 +52,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.freeze()
     settings: Settings = app.state.settings
     task = asyncio.create_task(_work(app, settings)) if settings.worker_poll_seconds > 0 else None
+    if task is not None:  # issue 5: the job queue's workers (nurture steps and emails) run in the server too
+        queue.start_consumer(settings, app.state.db)
     try:
         yield
     finally:
         if task is not None:
+            await run_in_threadpool(queue.stop_consumer)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -125,8 +125,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = builder(_ENROLMENTS).values(rows).on_conflict_do_nothing(
         index_elements=["workspace_id", "workflow_key", "lead_id"], index_where=_ENROLMENTS.c.status == "active")
-    result = session.execute(statement)
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(session.execute(statement.returning(_ENROLMENTS.c.id)).all())
 
 
 def enrol(session: Session, workflow: Workflow, lead_ids: Iterable[int], *, now: datetime,

@@ -22,7 +22,7 @@ from email.utils import formataddr, make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadline.config import Settings
@@ -282,6 +282,14 @@ def claim(session: Session, *, settings: Settings, key: bytes, now: datetime, li
         gate.recent[lead.id] = gate.recent.get(lead.id, 0) + 1
         claimed.append(_Claimed(row.id, row.workspace_id, lead.email, message))
     return claimed
+
+
+def queued_count(session: Session, now: datetime, lease_seconds: float) -> int:
+    """Emails due to be sent, or left mid-send longer than the lease (to be marked unknown)."""
+    stuck = now - timedelta(seconds=lease_seconds)
+    return int(session.scalar(select(func.count()).select_from(EmailSend).where(or_(
+        and_(EmailSend.status == "queued", EmailSend.not_before <= now),
+        and_(EmailSend.status == "sending", EmailSend.sending_at < stuck)))) or 0)
 
 
 def _connect(smtp: SmtpConfig) -> smtplib.SMTP:
