@@ -345,6 +345,9 @@ def _where(loc: Sequence[int | str]) -> str:
     return out
 
 
+_PLACED = re.compile(r"^(steps\[\d+\][\w.\[\]]*): (.*)$", re.DOTALL)
+
+
 def parse_workflow(raw: Any) -> WorkflowDefinition:
     """Validate a workflow document (already loaded from YAML or JSON); raises InvalidWorkflow."""
     if not isinstance(raw, Mapping):
@@ -358,6 +361,9 @@ def parse_workflow(raw: Any) -> WorkflowDefinition:
         for item in error.errors():
             message = str(item["msg"]).removeprefix("Value error, ")
             where = _where(item["loc"])
+            placed = _PLACED.match(message) if not where else None
+            if placed:  # a whole-document check names its own place
+                where, message = placed[1], placed[2]
             if "trigger" in where and item["type"] in {"missing", "extra_forbidden"}:
                 message = ("a trigger is one of {event: T [, where: F]}, {segment_entered: NAME}, {stage: S}, "
                            "{score_crosses: mql} or {form: KEY}")
