@@ -22,6 +22,7 @@ from leadline.cli.score import score_app
 from leadline.cli.segments import segments_app
 from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
+from leadline.cli.workflows import workflows_app
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
 from leadline.services.leads import LeadFilter, company_of, get_lead, list_leads, timeline
@@ -47,6 +48,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(route_app, name="route")
 app.add_typer(segments_app, name="segments")
 app.add_typer(model_app, name="model")
+app.add_typer(workflows_app, name="workflows")  # issue 5: nurture
 app.command()(worker)
 
 def _out() -> Console:

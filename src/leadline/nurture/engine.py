@@ -72,24 +72,27 @@ def worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{threading.get_ident() % 100000}"
 
 
-# -- definitions (immutable per version row: cached by id) ----------------------------------------------------------
-_DEFINITIONS: dict[int, WorkflowDefinition] = {}
+# -- definitions (immutable per version row: cached by id and creation time) ---------------------------------------
+_DEFINITIONS: dict[int, tuple[datetime, WorkflowDefinition]] = {}
 
 
 def definition_of(workflow: Workflow) -> WorkflowDefinition:
     found = _DEFINITIONS.get(workflow.id)
-    if found is None:
-        found = _DEFINITIONS[workflow.id] = parse_workflow(workflow.definition)
-    return found
+    if found is None or found[0] != workflow.created_at:  # an id SQLite reused after a workspace was deleted
+        if len(_DEFINITIONS) > 10_000:
+            _DEFINITIONS.clear()
+        found = _DEFINITIONS[workflow.id] = (workflow.created_at, parse_workflow(workflow.definition))
+    return found[1]
 
 
 def _definitions(session: Session, ids: Iterable[int]) -> dict[int, WorkflowDefinition]:
-    wanted = set(ids)
-    missing = [i for i in wanted if i not in _DEFINITIONS]
-    if missing:
-        for row in session.scalars(select(Workflow).where(Workflow.id.in_(missing))):
+    wanted = sorted(set(ids))
+    stamps = dict(session.execute(select(Workflow.id, Workflow.created_at).where(Workflow.id.in_(wanted))).all())
+    stale = [i for i in stamps if i not in _DEFINITIONS or _DEFINITIONS[i][0] != stamps[i]]
+    if stale:
+        for row in session.scalars(select(Workflow).where(Workflow.id.in_(stale))):
             definition_of(row)
-    return {i: _DEFINITIONS[i] for i in wanted if i in _DEFINITIONS}
+    return {i: _DEFINITIONS[i][1] for i in stamps}
 
 
 # -- waking the workers -------------------------------------------------------------------------------------------

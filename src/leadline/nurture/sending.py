@@ -235,6 +235,7 @@ def claim(session: Session, *, settings: Settings, key: bytes, now: datetime, li
     policies = {ws: policy_for(session, ws, settings) for ws in {r.workspace_id for r in rows}}
     gate = _Gate(session, rows, leads, key, policies, now)
     links = Links(settings.app_url.rstrip("/"), key)
+    own_links = f"{links.app_url}/e/"  # the unsubscribe link stays as it is
     broadcasts: dict[int, Broadcast] = {}
     claimed: list[_Claimed] = []
     for row in rows:
@@ -262,7 +263,8 @@ def claim(session: Session, *, settings: Settings, key: bytes, now: datetime, li
         context = _context(lead, companies.get(lead.company_id or 0), owners.get(lead.owner_id or 0), unsubscribe)
         try:
             rendered = render(template, context, link=lambda url, s=subject, w=row.workspace_id:
-                              links.click(w, s, url), pixel_url=links.open_pixel(row.workspace_id, subject))
+                              links.click(w, s, url) if not url.startswith(own_links) else url,
+                              pixel_url=links.open_pixel(row.workspace_id, subject))
         except TemplateProblem as error:
             row.status, row.finished_at, row.error = "failed", now, f"template: {error}"[:1000]
             continue

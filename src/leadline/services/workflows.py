@@ -8,7 +8,6 @@ workflow gets every problem with its path and is neither saved nor activated.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -325,5 +324,16 @@ def interesting_event_types(session: Session, workspace_id: int, *, ttl: float =
     return result
 
 
-def as_mapping(row: Workflow) -> Mapping[str, Any]:
-    return row.definition
+def install_examples(session: Session, *, workspace_id: int, actor: str = "demo") -> list[Workflow]:
+    """Save and activate the example workflows the workspace does not have yet (the demo calls it)."""
+    from leadline.nurture.examples import example_names, example_text
+
+    installed = []
+    for name in example_names():
+        document = load_document(example_text(name))
+        exists = session.scalar(select(Workflow.id).where(Workflow.workspace_id == workspace_id,
+                                                          Workflow.key == document["key"]).limit(1))
+        if exists is None:
+            installed.append(save(session, workspace_id=workspace_id, document=document, actor=actor,
+                                  activate=True))
+    return installed
