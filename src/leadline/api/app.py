@@ -18,6 +18,7 @@ from leadline.api.errors import COMMON_ERRORS, install_error_handlers
 from leadline.api.limits import BodySizeLimit
 from leadline.api.routes import (
     accounts,
+    broadcasts,
     email_links,
     events,
     experiments,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                    webhooks, users, routing, segments, predict):
         app.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(workflows.router, responses=COMMON_ERRORS)  # issue 5: nurture
+    app.include_router(broadcasts.router, responses=COMMON_ERRORS)  # issue 5: broadcasts, sending settings
     app.include_router(email_links.router)  # issue 5: public email links (pixel, clicks, unsubscribe)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
