@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from nurture_helpers import run, workflow
 from sqlalchemy import select, update
 
 from leadline.config import Settings
 from leadline.services.suppression import is_suppressed
 from leadline.storage.database import Database
 from leadline.storage.tables import EmailSend, Event, Lead
-from nurture_helpers import run, workflow
 
 
 def _leads(client: TestClient, auth: dict[str, str], *emails: str) -> list[str]:
