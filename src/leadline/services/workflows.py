@@ -145,6 +145,11 @@ def get(session: Session, *, workspace_id: int, key: str, version: int | None = 
 
 def activate_version(session: Session, *, workspace_id: int, key: str, version: int | None = None,
                      now: datetime | None = None) -> Workflow:
+    if version is None:  # the newest version
+        version = session.scalar(select(func.max(Workflow.version)).where(Workflow.workspace_id == workspace_id,
+                                                                          Workflow.key == key))
+        if version is None:
+            raise NotFound("workflow not found")
     row = get(session, workspace_id=workspace_id, key=key, version=version)
     validate(session, workspace_id, row.definition)  # lists and segments may have gone since it was saved
     for other in session.scalars(select(Workflow).where(Workflow.workspace_id == workspace_id, Workflow.key == key,
