@@ -92,6 +92,8 @@ def test_outside_the_send_window_an_email_waits_for_the_lead_s_morning(
         "window_start_hour": 9, "window_end_hour": 18, "timezone": "Europe/Paris"}).status_code == 200
     assert client.patch("/api/v1/email/settings", headers=auth, json={"timezone": "Mars/Olympus"}
                         ).json()["error"]["fields"][0]["field"] == "timezone"
+    reset = client.patch("/api/v1/email/settings", headers=auth, json={"frequency_days": None}).json()
+    assert reset["frequency_days"] == 7 and reset["timezone"] == "Europe/Paris"
     segment_id = _list(client, auth, _leads(client, auth, "ann@example.org"))
     client.post("/api/v1/broadcasts", headers=auth, json={"name": "N", "segment_id": segment_id,
                                                           "template": TEMPLATE, "send": True})

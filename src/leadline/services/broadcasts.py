@@ -141,8 +141,9 @@ def update_sending_settings(session: Session, *, workspace_id: int, changes: dic
     if row is None:
         row = NurtureSettings(workspace_id=workspace_id, frequency_days=7, timezone="UTC")
         session.add(row)
+    defaults = {"frequency_days": 7, "timezone": "UTC"}  # null puts these back to their default
     for key, value in changes.items():
-        setattr(row, key, value)
+        setattr(row, key, defaults.get(key) if value is None and key in defaults else value)
     if (row.window_start_hour is None) != (row.window_end_hour is None):
         raise Invalid([FieldProblem("window_end_hour" if row.window_end_hour is None else "window_start_hour",
                                     "a send window needs both a start and an end hour")])
