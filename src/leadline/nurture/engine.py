@@ -341,20 +341,21 @@ def run_claimed(db: Database, ids: Sequence[int], *, owner: str, now: datetime) 
                           events_since_step=events_since.get(row.id, frozenset()))
             state = EnrolmentState(row.position, row.seq, row.step_started_at, "active")
             new_state, commands = advance(definition, state, now, facts)
+            refused: dict[str, str] = {}
             for command in commands:
                 if isinstance(command, StepApplied):
+                    outcome = refused.pop(command.step, command.outcome)
                     logs.append({"workspace_id": row.workspace_id, "enrolment_id": row.id,
                                  "workflow_id": row.workflow_id, "lead_id": row.lead_id, "seq": command.seq,
-                                 "step": command.step, "outcome": command.outcome[:100], "at": now})
+                                 "step": command.step, "outcome": outcome[:100], "at": now})
                 elif isinstance(command, SendEmail):
                     sends.append({"workspace_id": row.workspace_id, "lead_id": row.lead_id, "enrolment_id": row.id,
                                   "workflow_id": row.workflow_id, "step": command.step, "status": "queued",
                                   "created_at": now, "not_before": now, "tracked": False})
                 else:
-                    outcome = applier.apply(row, lead, command)
-                    if outcome:
-                        logger.info("workflow %s step %s on lead %s: %s", row.workflow_id,
-                                    getattr(command, "step", "?"), row.lead_id, outcome)
+                    problem = applier.apply(row, lead, command)
+                    if problem:  # the step counts as applied; its log says why it changed nothing
+                        refused[command.step] = problem
             _store(row, new_state, now)
         if logs:
             session.execute(insert(WorkflowStepLog.__table__), logs)
