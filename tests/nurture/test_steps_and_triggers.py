@@ -41,7 +41,7 @@ def _setup(db: Database, trigger: dict[str, Any], steps: list[dict[str, Any]]) -
 
 
 def test_steps_change_stage_fields_lists_tasks_and_emit_webhooks(db: Database) -> None:
-    ws, lead_id = _setup(db, {"event": "download"}, [
+    _ws, lead_id = _setup(db, {"event": "download"}, [
         {"id": "tag", "set_field": {"field": "custom.nurtured", "value": True}},
         {"id": "title", "set_field": {"field": "job_title", "value": "Buyer"}},
         {"id": "list", "add_to_list": "Nurtured"},
