@@ -163,3 +163,16 @@ def test_the_suppression_list_and_the_consent_gate_stop_a_send(
         assert send.status == "suppressed"
         assert send.error == {"suppressed": "suppressed address", "no consent": "no marketing consent: no consent "
                               "recorded", "withdrawn": "no marketing consent: consent withdrawn"}[case]
+
+
+def test_a_refused_recipient_is_failed_without_its_address_in_the_log(
+        client: TestClient, auth: dict[str, str], db: Database, settings: Settings, mailbox: Any) -> None:
+    _activate(client, auth, workflow())
+    _lead(client, auth, "gone@client.example.org")
+    mailbox.refuse.add("gone@client.example.org")
+    _download(client, auth, "gone@client.example.org")
+    assert run(db, settings)[1] == 0
+    with db.read() as session:
+        send = session.scalars(select(EmailSend)).one()
+        assert send.status == "failed" and send.error.startswith("SMTPRecipientsRefused: 550")
+        assert "gone@" not in send.error

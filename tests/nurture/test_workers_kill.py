@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from huey import RedisHuey
 from sqlalchemy import func, select
 
 from leadline.nurture.engine import enrol
@@ -143,6 +144,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_repeats_nothing(pg: Database,
                 except subprocess.TimeoutExpired:
                     process.kill()
             controller.stop()
+            RedisHuey(env["LEADLINE_QUEUE_NAME"], url=env["LEADLINE_QUEUE_URL"]).flush()  # leave Redis clean
         with pg.read() as session:
             statuses = Counter(session.scalars(select(WorkflowEnrolment.status)))
             assert statuses == {"completed": LEADS}

@@ -346,6 +346,16 @@ def _connect(smtp: SmtpConfig) -> smtplib.SMTP:
 _REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
+def _refusal(error: smtplib.SMTPException) -> str:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        answers = list(error.recipients.values())
+        code, text = answers[0] if answers else (0, b"")
+    else:
+        code, text = getattr(error, "smtp_code", 0), getattr(error, "smtp_error", b"")
+    reply = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    return f"{type(error).__name__}: {code} {reply}"[:500]
+
+
 def _deliver(smtp: SmtpConfig, batch: list[_Claimed]) -> dict[int, tuple[str, str | None]]:
     """send id -> (status, error); ids left out were never started (they go back to `queued`)."""
     outcome: dict[int, tuple[str, str | None]] = {}
@@ -359,8 +369,8 @@ def _deliver(smtp: SmtpConfig, batch: list[_Claimed]) -> dict[int, tuple[str, st
             try:
                 client.sendmail(smtp.sender, [item.recipient], item.message)
                 outcome[item.send_id] = ("sent", None)
-            except _REFUSED as error:
-                outcome[item.send_id] = ("failed", f"{type(error).__name__}: {error}"[:1000])
+            except _REFUSED as error:  # the reason without the address (the row stays free of personal data)
+                outcome[item.send_id] = ("failed", _refusal(error))
             except (OSError, smtplib.SMTPException) as error:  # mid-conversation: it may have gone out
                 outcome[item.send_id] = ("unknown", f"{type(error).__name__}: {error}"[:1000])
                 break
