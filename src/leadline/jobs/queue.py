@@ -79,10 +79,12 @@ def _wake() -> int:
 
 def huey(settings: Settings | None = None) -> Huey:
     """This process's queue (built once), with its task registered."""
+    chosen = settings or _state.get("settings") or get_settings()
     with _lock:
         instance = _state.get("huey")
-        if instance is None:
-            instance = _state["huey"] = build(settings or _state.get("settings") or get_settings())
+        if instance is None or (settings is not None and _state.get("location") != queue_location(chosen)):
+            instance = _state["huey"] = build(chosen)
+            _state["location"] = queue_location(chosen)
             _state["wake_task"] = instance.task(name="nurture.wake", retries=0)(_wake)
         return instance  # type: ignore[no-any-return]
 
