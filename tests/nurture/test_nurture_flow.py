@@ -176,3 +176,28 @@ def test_a_refused_recipient_is_failed_without_its_address_in_the_log(
         send = session.scalars(select(EmailSend)).one()
         assert send.status == "failed" and send.error.startswith("SMTPRecipientsRefused: 550")
         assert "gone@" not in send.error
+
+
+def test_a_send_left_mid_conversation_becomes_unknown_and_is_never_resent(
+        client: TestClient, auth: dict[str, str], db: Database, settings: Settings, mailbox: Any) -> None:
+    from datetime import timedelta
+
+    from leadline.nurture.engine import run_due
+    from leadline.nurture.sending import claim, send_due
+    from leadline.services import outbox
+    from leadline.storage.types import utcnow
+
+    _activate(client, auth, workflow())
+    _lead(client, auth, "jo@client.example.org")
+    _download(client, auth, "jo@client.example.org")
+    outbox.drain(db)
+    run_due(db)
+    now = utcnow()
+    with db.write() as session:  # a sender marks it sending, then dies before or during SMTP
+        assert len(claim(session, settings=settings, key=settings.signing_key(), now=now)) == 1
+    assert send_due(db, settings=settings, now=now + timedelta(minutes=1)) == 0  # within the lease: left alone
+    assert send_due(db, settings=settings, now=now + timedelta(minutes=6)) == 0
+    with db.read() as session:
+        send = session.scalars(select(EmailSend)).one()
+        assert send.status == "unknown" and "not resent" in (send.error or "")
+    assert mailbox.messages == []
