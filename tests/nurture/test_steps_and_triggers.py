@@ -105,3 +105,24 @@ def test_stage_segment_and_form_triggers_enrol(db: Database) -> None:
     with db.read() as session:
         keys = sorted(session.scalars(select(WorkflowEnrolment.workflow_key)))
     assert keys == ["form", "seg", "wf"]
+
+
+def test_an_event_trigger_with_properties_enrols_only_for_matching_events(db: Database) -> None:
+    _ws, lead_id = _setup(db, {"event": "download", "properties": {"asset": "whitepaper"}},
+                          [{"id": "w", "wait": {"days": 1}}])
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        record_events(session, workspace, [EventDraft(type="download", lead_id=lead_id,
+                                                      properties={"asset": "price-list"})])
+    outbox.drain(db)
+    with db.read() as session:
+        assert session.scalars(select(WorkflowEnrolment)).all() == []
+        payloads = session.scalars(select(OutboxMessage.payload).where(
+            OutboxMessage.topic == "lead.event_recorded")).all()
+        assert payloads == [{"type": "download", "workflows": []}]  # ids only, never the properties
+    with db.write() as session:
+        record_events(session, get_or_create_workspace(session, "acme"), [EventDraft(
+            type="download", lead_id=lead_id, properties={"asset": "whitepaper"})])
+    outbox.drain(db)
+    with db.read() as session:
+        assert session.scalars(select(WorkflowEnrolment.lead_id)).all() == [lead_id]

@@ -17,7 +17,7 @@ Format::
     format: leadline-workflow/1
     key: whitepaper-follow-up           # stable name; each save is a new version
     name: White paper follow-up
-    trigger: {event: download, where: {field: properties.asset, equals: whitepaper}}
+    trigger: {event: download, properties: {asset: whitepaper}}   # where: a filter on the lead
     re_entry: never                      # never | after_exit | {after_days: N}
     steps:
       - {id: thanks, send_email: {subject: "Your copy, {{ lead.first_name }}", html: "...", text: "..."}}
@@ -107,6 +107,8 @@ def _check_filter(value: Any) -> dict[str, Any]:
 
 class EventTrigger(_Model):
     event: str
+    properties: dict[str, str | int | float | bool] | None = Field(
+        default=None, max_length=10, description="The event's properties must equal these (e.g. asset: whitepaper).")
     where: dict[str, Any] | None = Field(default=None, description="A filter on the lead at enrolment time.")
 
     _event = field_validator("event")(_check_event_type)

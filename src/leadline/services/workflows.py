@@ -40,7 +40,7 @@ from leadline.storage.tables import (
 )
 from leadline.storage.types import utcnow
 
-_INTEREST_CACHE: dict[int, tuple[float, frozenset[str]]] = {}
+_INTEREST_CACHE: dict[int, tuple[float, Interest]] = {}
 
 
 def load_document(text: str) -> Any:
@@ -306,8 +306,23 @@ def lead_journey(session: Session, *, workspace_id: int, lead_id: int) -> list[d
 
 
 # -- what ingest must tell the engine about ------------------------------------------------------------------------
-def interesting_event_types(session: Session, workspace_id: int, *, ttl: float = 1.0) -> frozenset[str]:
-    """Event types an active workflow of the workspace triggers on or waits for (cached for `ttl` seconds)."""
+@dataclass(frozen=True)
+class Interest:
+    """Event types an active workflow of the workspace triggers on or waits for, and the event triggers that
+    also require property values: type -> ((workflow id, {property: value}), ...)."""
+
+    types: frozenset[str]
+    conditioned: dict[str, tuple[tuple[int, dict[str, Any]], ...]]
+
+    def matching(self, event_type: str, properties: dict[str, Any] | None) -> list[int]:
+        """The conditioned workflows this event meets (ingest checks it: payloads carry ids, not properties)."""
+        props = properties or {}
+        return [workflow_id for workflow_id, wanted in self.conditioned.get(event_type, ())
+                if all(k in props and props[k] == v and type(props[k]) is type(v) for k, v in wanted.items())]
+
+
+def interest_of(session: Session, workspace_id: int, *, ttl: float = 1.0) -> Interest:
+    """What ingest must tell the workflows about (cached for `ttl` seconds; activation clears it here)."""
     import time
 
     clock = time.monotonic()
@@ -315,18 +330,25 @@ def interesting_event_types(session: Session, workspace_id: int, *, ttl: float =
     if cached is not None and clock - cached[0] < ttl:
         return cached[1]
     found: set[str] = set()
-    for kind, value, awaited in session.execute(select(Workflow.trigger_kind, Workflow.trigger_value,
-                                                       Workflow.awaited_events)
-                                                .where(Workflow.workspace_id == workspace_id,
-                                                       Workflow.status == "active")):
+    conditioned: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for workflow_id, kind, value, awaited, definition in session.execute(
+            select(Workflow.id, Workflow.trigger_kind, Workflow.trigger_value, Workflow.awaited_events,
+                   Workflow.definition).where(Workflow.workspace_id == workspace_id, Workflow.status == "active")):
         if kind == "event" and value:
             found.add(value)
+            wanted = (definition.get("trigger") or {}).get("properties")
+            if isinstance(wanted, dict) and wanted:
+                conditioned.setdefault(value, []).append((workflow_id, wanted))
         elif kind == "form":
             found.add("form_submit")
         found.update(awaited or [])
-    result = frozenset(found)
+    result = Interest(frozenset(found), {k: tuple(v) for k, v in conditioned.items()})
     _INTEREST_CACHE[workspace_id] = (clock, result)
     return result
+
+
+def interesting_event_types(session: Session, workspace_id: int) -> frozenset[str]:
+    return interest_of(session, workspace_id).types
 
 
 def install_examples(session: Session, *, workspace_id: int, actor: str = "demo") -> list[Workflow]:
