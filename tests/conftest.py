@@ -146,3 +146,15 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     from browser_support import CHROMIUM_ARGS, CHROMIUM_PATH
 
     return {**browser_type_launch_args, "executable_path": CHROMIUM_PATH, "args": CHROMIUM_ARGS}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgres` run on PostgreSQL only: their SQLite variants are not collected at all."""
+    keep, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_sqlite = callspec is not None and callspec.params.get("db") == "sqlite"
+        (dropped if on_sqlite and item.get_closest_marker("postgres") else keep).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -19,7 +19,9 @@ from leadline.api.limits import BodySizeLimit
 from leadline.api.rate_limits import IpRateLimit
 from leadline.api.routes import (
     accounts,
+    broadcasts,
     demo_site,
+    email_links,
     events,
     experiments,
     forms,
@@ -36,8 +38,10 @@ from leadline.api.routes import (
     tracking,
     users,
     webhooks,
+    workflows,
 )
 from leadline.config import Settings, get_settings
+from leadline.jobs import queue
 from leadline.jobs.runner import Worker
 from leadline.services.tracking import SiteCache
 from leadline.services.workspaces import PrincipalCache
@@ -55,10 +59,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.freeze()
     settings: Settings = app.state.settings
     task = asyncio.create_task(_work(app, settings)) if settings.worker_poll_seconds > 0 else None
+    if task is not None:  # issue 5: the job queue's workers (nurture steps and emails) run in the server too
+        queue.start_consumer(settings, app.state.db)
     try:
         yield
     finally:
         if task is not None:
+            await run_in_threadpool(queue.stop_consumer)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -101,6 +108,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(demo_site.router)
     app.include_router(privacy.router, responses=COMMON_ERRORS)
     app.include_router(privacy.public_router)
+    app.include_router(workflows.router, responses=COMMON_ERRORS)
+    app.include_router(broadcasts.router, responses=COMMON_ERRORS)
+    app.include_router(email_links.router)  # public email links: open pixel, clicks, unsubscribe, provider hooks
     web.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

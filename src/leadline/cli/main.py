@@ -25,6 +25,7 @@ from leadline.cli.tracking import tracking_app
 from leadline.cli.web import demo_login, user_app
 from leadline.cli.webhooks import webhooks_app
 from leadline.cli.worker import worker
+from leadline.cli.workflows import workflows_app
 from leadline.config import get_settings
 from leadline.core.spreadsheet import safe_cell
 from leadline.services import audit
@@ -53,6 +54,7 @@ app.add_typer(segments_app, name="segments")
 app.add_typer(model_app, name="model")
 app.add_typer(tracking_app, name="tracking")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(workflows_app, name="workflows")
 app.command()(worker)
 app.add_typer(user_app, name="user")
 

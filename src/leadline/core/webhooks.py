@@ -19,7 +19,7 @@ from typing import Any
 
 #: What a subscription may listen to (the outbox topics), plus `ping` sent by the test endpoint.
 TOPICS: tuple[str, ...] = ("lead.stage_changed", "lead.assigned", "lead.overdue", "lead.mql_ready",
-                           "segment.entered", "segment.left", "lead.erased")
+                           "segment.entered", "segment.left", "lead.erased", "workflow.webhook")
 PING = "ping"
 SIGNATURE_HEADER = "Leadline-Signature"
 MAX_ATTEMPTS = 8

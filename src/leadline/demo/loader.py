@@ -69,6 +69,7 @@ from leadline.core.leads import Channel, Stage
 from leadline.demo.routing import route_demo
 from leadline.services.funnel_facts import refresh_funnel_facts
 from leadline.services.touches import apply_touch
+from leadline.services.workflows import install_examples
 from leadline.services.workspaces import get_or_create_workspace
 from leadline.storage.database import Database
 from leadline.storage.maintenance import refresh_statistics
@@ -418,5 +419,7 @@ def load_demo(db: Database, *, workspace_slug: str = "demo", progress: bool = Fa
             refresh_funnel_facts(session, workspace_id=workspace_id)
         refresh_statistics(db, "leads", "stage_transitions", "events", "event_keys", "users")
     route_demo(db, workspace_id)
+    with db.write() as session:  # the example nurture workflows (issue 5), active
+        install_examples(session, workspace_id=workspace_id)
     with db.read() as session:
         return _summary(session, workspace_id, inserted)

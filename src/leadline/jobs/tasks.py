@@ -88,3 +88,23 @@ def apply_retention(db: Database, now: datetime) -> int:
     from leadline.services.privacy.retention import run_enabled
 
     return run_enabled(db, now)
+
+
+@periodic("nurture", seconds=1)
+def nurture(db: Database, now: datetime) -> int:
+    """The sweeper of the nurture queue: when due enrolments or queued emails wait, wake a queue worker (this
+    process runs one) or do the work here (it does not); rows leased by a dead worker are due again once
+    their lease ran out, so nothing a killed worker held is lost (see `jobs.queue`)."""
+    from leadline.jobs import queue
+    from leadline.nurture.engine import due_count
+    from leadline.nurture.sending import queued_count
+
+    settings = queue.current_settings()
+    with db.read() as session:
+        waiting = due_count(session, now) + queued_count(session, now, settings.nurture_lease_seconds)
+    if not waiting:
+        return 0
+    if queue.consumer_running():
+        queue.wake()
+        return 0
+    return queue.run_nurture(db, settings)

@@ -5,6 +5,7 @@ Add a module here when it registers consumers with `@outbox.consumer(...)`.
 
 from __future__ import annotations
 
+from leadline.nurture import triggers as _nurture  # noqa: F401  (issue 5: workflow triggers and exits)
 from leadline.services import (  # noqa: F401
     lifecycle,
     notifications,

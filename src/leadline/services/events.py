@@ -22,11 +22,13 @@ from leadline.core.contacts import InvalidContact, email_lookup_key, normalise_e
 from leadline.core.lead_input import LeadInput
 from leadline.core.scoring.signals import AUTOMATED_PROPERTY, automated_reason
 from leadline.core.scoring.signals import CHECKED_TYPES as AUTOMATION_CHECKED
+from leadline.services import outbox
 from leadline.services.email_states import apply_email_states
 from leadline.services.leads import WriteMode, follow_merges, upsert_lead
 from leadline.services.scoring.realtime import score_events
 from leadline.services.segments.membership import mark_event_leads
 from leadline.services.touches import TouchBatch
+from leadline.services.workflows import interest_of
 from leadline.services.workspaces import WorkspacePolicy
 from leadline.storage.bulk import bulk_insert, select_in
 from leadline.storage.partitions import ensure_event_partitions
@@ -234,7 +236,29 @@ def record_events(session: Session, workspace: Workspace | WorkspacePolicy, draf
         apply_email_states(session, ws, EVENT_INDEX, rows)
         score_events(session, ws, EVENT_INDEX, rows, now=now)
         mark_event_leads(session, ws, ((row[5], row[2]) for row in rows), now=now)  # lead_id, type
+        _tell_workflows(session, ws, rows, now)
     return [outcomes[i] for i in range(len(drafts))]
+
+
+def _tell_workflows(session: Session, workspace_id: int, rows: list[tuple[Any, ...]], now: datetime) -> None:
+    """Emit `lead.event_recorded` for the event types an active workflow triggers on or waits for (one cached
+    lookup per batch; nothing is emitted in a workspace without workflows)."""
+    interest = interest_of(session, workspace_id)
+    if not interest.types:
+        return
+    type_at, lead_at, props_at = EVENT_INDEX["type"], EVENT_INDEX["lead_id"], EVENT_INDEX["properties"]
+    items = []
+    for row in rows:
+        if row[type_at] in interest.types and row[lead_at] is not None:
+            payload: dict[str, Any] = {"type": row[type_at]}
+            if row[type_at] in interest.conditioned:  # which property-conditioned triggers it meets (ids only)
+                payload["workflows"] = interest.matching(row[type_at], row[props_at])
+            form_key = (row[props_at] or {}).get("form_key") if row[type_at] == "form_submit" else None
+            if isinstance(form_key, str):
+                payload["form_key"] = form_key
+            items.append((row[lead_at], payload))
+    if items:
+        outbox.emit_many(session, workspace_id=workspace_id, topic="lead.event_recorded", items=items, now=now)
 
 
 def _stored_properties(draft: EventDraft, occurred_at: datetime) -> dict[str, Any]:

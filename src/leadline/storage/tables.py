@@ -945,3 +945,175 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+# -- Issue 5: lead nurturing (workflows, enrolments, email sends, broadcasts) -------------------------------------
+class Workflow(Base):
+    """One version of a nurture workflow (`leadline.core.workflows`). Saving a workflow adds a version; at most
+    one version of a key is active (it takes new enrolments); running enrolments stay on their own version."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "key", "version"),
+        Index("ix_workflows_trigger", "workspace_id", "trigger_kind", "trigger_value",
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    status: Mapped[str] = mapped_column(String(10), default="draft")  # draft | active | retired
+    #: The trigger, promoted for lookups: event | form | segment | stage | mql_ready, and its value.
+    trigger_kind: Mapped[str] = mapped_column(String(20))
+    trigger_value: Mapped[str | None] = mapped_column(String(200))
+    #: Event types that wake this workflow's enrolments (wait_until, goals); ingest emits only for these.
+    awaited_events: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class WorkflowEnrolment(Base):
+    """A lead's position in one workflow version: the database row is the truth. A worker claims a due row by
+    writing a lease (`lease_owner`, `lease_until`); applying steps checks the lease and `seq`, so a step's
+    state change happens once even if a dead worker's row is taken over after its lease ran out."""
+
+    __tablename__ = "workflow_enrolments"
+    __table_args__ = (
+        Index("ix_workflow_enrolments_due", "next_due_at", sqlite_where=text("status = 'active'"),
+              postgresql_where=text("status = 'active'")),
+        Index("ix_workflow_enrolments_lead", "workspace_id", "lead_id"),
+        Index("ix_workflow_enrolments_workflow", "workflow_id", "status"),
+        # One running enrolment per lead and workflow key: concurrent triggers cannot enrol twice.
+        Index("uq_workflow_enrolments_active", "workspace_id", "workflow_key", "lead_id", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    workflow_key: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active | completed | exited
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_reason: Mapped[str | None] = mapped_column(String(100))
+    converted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    goal: Mapped[str | None] = mapped_column(String(200))
+
+
+class WorkflowStepLog(Base):
+    """Every step an enrolment applied, numbered: (enrolment, seq) is unique, so no step is ever applied twice."""
+
+    __tablename__ = "workflow_step_log"
+    __table_args__ = (
+        UniqueConstraint("enrolment_id", "seq"),
+        Index("ix_workflow_step_log_workflow", "workflow_id", "step"),
+        Index("ix_workflow_step_log_lead", "workspace_id", "lead_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("workflow_enrolments.id", ondelete="CASCADE"))
+    workflow_id: Mapped[int] = mapped_column(BigId)
+    lead_id: Mapped[int] = mapped_column(BigId)
+    seq: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Broadcast(Base):
+    """A one-off send of one email to a segment's members (a newsletter)."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    template: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    status: Mapped[str] = mapped_column(String(10), default="draft")  # draft | queued
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class EmailSend(Base):
+    """One marketing email to one lead, sent at most once: queued -> sending (committed before the SMTP
+    conversation) -> sent | failed; `unknown` when a sender died mid-send (never resent); `suppressed` when the
+    suppression list, consent or the frequency cap stopped it. Ids only: address and body are built at send."""
+
+    __tablename__ = "email_sends"
+    __table_args__ = (
+        Index("ix_email_sends_open", "status", "not_before", "id",
+              sqlite_where=text("status IN ('queued', 'sending')"),
+              postgresql_where=text("status IN ('queued', 'sending')")),
+        Index("ix_email_sends_lead", "workspace_id", "lead_id", "created_at"),
+        Index("ix_email_sends_workflow", "workflow_id", "step"),
+        Index("ix_email_sends_broadcast", "broadcast_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    lead_id: Mapped[int] = mapped_column(BigId)
+    enrolment_id: Mapped[int | None] = mapped_column(BigId)
+    workflow_id: Mapped[int | None] = mapped_column(BigId)
+    step: Mapped[str | None] = mapped_column(String(64))
+    broadcast_id: Mapped[int | None] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    #: Whether per-person open and click tokens went out (the lead allowed tracking when it was sent).
+    tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmailEngagementCount(Base):
+    """Opens and clicks of emails to people who did not allow tracking: counted per workflow step or broadcast
+    only, never per person."""
+
+    __tablename__ = "email_engagement_counts"
+
+    workspace_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)  # w:<workflow id>:<step> | b:<broadcast id>
+    opens: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NurtureSettings(Base):
+    """A workspace's sending settings; unset values fall back to the instance settings (LEADLINE_SMTP_*)."""
+
+    __tablename__ = "nurture_settings"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    smtp_host: Mapped[str | None] = mapped_column(String(253))
+    smtp_port: Mapped[int | None] = mapped_column(Integer)
+    smtp_starttls: Mapped[bool | None] = mapped_column(Boolean)
+    smtp_user: Mapped[str | None] = mapped_column(String(200))
+    smtp_password: Mapped[str | None] = mapped_column(String(500))
+    from_address: Mapped[str | None] = mapped_column(String(320))
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    #: At most this many marketing emails per lead in `frequency_days` days, across workflows and broadcasts.
+    frequency_cap: Mapped[int | None] = mapped_column(Integer)
+    frequency_days: Mapped[int] = mapped_column(Integer, default=7, server_default=text("7"))
+    #: Send only between these local hours (the lead's time zone, else the workspace's `timezone`).
+    window_start_hour: Mapped[int | None] = mapped_column(Integer)
+    window_end_hour: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: Throttle: at most this many emails per minute for the workspace.
+    per_minute: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
