@@ -126,3 +126,45 @@ def test_an_event_trigger_with_properties_enrols_only_for_matching_events(db: Da
     outbox.drain(db)
     with db.read() as session:
         assert session.scalars(select(WorkflowEnrolment.lead_id)).all() == [lead_id]
+
+
+def test_a_lead_warming_up_enrols_in_temperature_workflows_for_each_band_it_reaches(db: Database) -> None:
+    from leadline.services.scoring.bulk import apply_version
+    from leadline.services.scoring.models import built_in_source, load_document, store_version
+
+    ws, lead_id = _setup(db, {"temperature_reaches": "hot"}, [{"id": "w", "wait": {"days": 1}}])
+    with db.write() as session:
+        save(session, workspace_id=ws, actor="t", activate=True, document={
+            "format": "leadline-workflow/1", "key": "warm", "name": "Warm", "trigger": {"temperature_reaches": "warm"},
+            "steps": [{"id": "w", "wait": {"days": 1}}]})
+        version = store_version(session, ws, load_document(built_in_source("default-b2b")), source=None,
+                                actor="t").version
+        lukewarm = Lead(workspace_id=ws, email="lu@example.org", consent_email=True)
+        session.add(lukewarm)
+        session.flush()
+        lukewarm_id = lukewarm.id
+    apply_version(db, ws, version)
+    with db.write() as session:
+        workspace = get_or_create_workspace(session, "acme")
+        record_events(session, workspace, [EventDraft(type=t, lead_id=lead_id)
+                                           for t in ("quote_request", "demo_request", "trial_started")])
+        record_events(session, workspace, [EventDraft(type=t, lead_id=lukewarm_id)
+                                           for t in ("quote_request", "demo_request")])
+    outbox.drain(db)
+    with db.read() as session:
+        temperatures = {i: session.get(Lead, i).temperature for i in (lead_id, lukewarm_id)}
+        enrolled = sorted(session.execute(select(WorkflowEnrolment.workflow_key, WorkflowEnrolment.lead_id)).all())
+    assert temperatures == {lead_id: "hot", lukewarm_id: "warm"}
+    assert enrolled == sorted([("wf", lead_id), ("warm", lead_id), ("warm", lukewarm_id)])
+
+
+def test_an_unknown_temperature_is_refused_with_its_place() -> None:
+    from leadline.core.workflows import InvalidWorkflow, parse_workflow
+
+    try:
+        parse_workflow({"format": "leadline-workflow/1", "key": "x", "name": "X",
+                        "trigger": {"temperature_reaches": "boiling"}, "steps": [{"id": "w", "wait": {"days": 1}}]})
+    except InvalidWorkflow as error:
+        assert any("temperature_reaches" in where for where, _ in error.problems), error.problems
+    else:
+        raise AssertionError("accepted")

@@ -131,11 +131,16 @@ class MqlReadyTrigger(_Model):
     score_crosses: Literal["mql"] = Field(description="The lead's score crosses the MQL threshold.")
 
 
+class TemperatureTrigger(_Model):
+    temperature_reaches: Literal["warm", "hot"] = Field(description=(
+        "The lead's temperature rises to this band or above (by an event, a profile change or a rescore)."))
+
+
 class FormTrigger(_Model):
     form: str = Field(min_length=1, max_length=200, description="A form key: its `form_submit` events enrol.")
 
 
-Trigger = EventTrigger | SegmentTrigger | StageTrigger | MqlReadyTrigger | FormTrigger
+Trigger = EventTrigger | SegmentTrigger | StageTrigger | MqlReadyTrigger | TemperatureTrigger | FormTrigger
 
 
 class AfterDays(_Model):
@@ -340,6 +345,7 @@ def _where(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in {"EventTrigger", "SegmentTrigger", "StageTrigger", "MqlReadyTrigger", "FormTrigger",
+                      "TemperatureTrigger",
                       "AfterDays", "str", "literal['never','after_exit']", "function-after[_one(), WaitUntil]"}:
             continue
         else:
@@ -368,7 +374,7 @@ def parse_workflow(raw: Any) -> WorkflowDefinition:
                 where, message = placed[1], placed[2]
             if "trigger" in where and item["type"] in {"missing", "extra_forbidden"}:
                 message = ("a trigger is one of {event: T [, where: F]}, {segment_entered: NAME}, {stage: S}, "
-                           "{score_crosses: mql} or {form: KEY}")
+                           "{score_crosses: mql}, {temperature_reaches: warm|hot} or {form: KEY}")
                 where = "trigger"
             problems.append((where, message))
         unique = list(dict.fromkeys(problems))

@@ -4,7 +4,8 @@
   enrols in `event` and `form` workflows, counts event goals, wakes `wait_until` steps;
 - `lead.stage_changed`: enrols in `stage` workflows, counts stage goals, exits on exit stages;
 - `lead.mql_ready`: enrols in `score_crosses: mql` workflows;
-- `segment.entered`: enrols in `segment_entered` workflows.
+- `segment.entered`: enrols in `segment_entered` workflows;
+- `lead.temperature_changed`: enrols in `temperature_reaches` workflows for each band the lead rose to or past.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from leadline.services import outbox
 from leadline.storage.tables import OutboxMessage
 
 EVENT_RECORDED = "lead.event_recorded"
-TOPICS = (EVENT_RECORDED, "lead.stage_changed", "lead.mql_ready", "segment.entered")
+TEMPERATURE_CHANGED = "lead.temperature_changed"
+TOPICS = (EVENT_RECORDED, "lead.stage_changed", "lead.mql_ready", "segment.entered", TEMPERATURE_CHANGED)
+_BANDS = {"cold": 0, "warm": 1, "hot": 2}
 
 
 Starts = dict[tuple[int, str, str | None], list[int]]
@@ -53,6 +56,11 @@ def _collect(messages: Sequence[OutboxMessage]) -> tuple[Starts, Changes, Matche
             starts[(m.workspace_id, "mql_ready", None)].append(m.lead_id)
         elif m.topic == "segment.entered" and payload.get("segment_id") is not None:
             starts[(m.workspace_id, "segment", str(payload["segment_id"]))].append(m.lead_id)
+        elif m.topic == TEMPERATURE_CHANGED:
+            before, after = _BANDS.get(str(payload.get("from")), 0), _BANDS.get(str(payload.get("to")), 0)
+            for band in ("warm", "hot"):  # cold -> hot also reaches warm
+                if before < _BANDS[band] <= after:
+                    starts[(m.workspace_id, "temperature", band)].append(m.lead_id)
     return starts, changes, matched
 
 

@@ -24,6 +24,7 @@ from leadline.core.workflows import (
     MqlReadyTrigger,
     SegmentTrigger,
     StageTrigger,
+    TemperatureTrigger,
     WorkflowDefinition,
     parse_workflow,
 )
@@ -98,6 +99,8 @@ def trigger_kind(definition: WorkflowDefinition) -> str:
         return "segment"
     if isinstance(trigger, StageTrigger):
         return "stage"
+    if isinstance(trigger, TemperatureTrigger):
+        return "temperature"
     assert isinstance(trigger, MqlReadyTrigger)
     return "mql_ready"
 
@@ -110,6 +113,8 @@ def _trigger_value(definition: WorkflowDefinition) -> str | None:
         return trigger.form
     if isinstance(trigger, StageTrigger):
         return trigger.stage.value
+    if isinstance(trigger, TemperatureTrigger):
+        return trigger.temperature_reaches
     return None
 
 

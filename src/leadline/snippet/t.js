@@ -1,6 +1,6 @@
 /* Leadline website snippet. Consent first: nothing is stored or sent with an identifier before
    leadline.consent(true); without consent only a page count without identifiers is sent.
-   <script async src="https://LEADLINE/t.js" data-key="pk_..."></script>   See docs/tracking.md. */
+   <script async src="https://LEADLINE/t.js" data-key="pk_..."></script>   See "Website tracking and embeddable forms" in the README. */
 (function (w, d) {
   'use strict';
   var old = w.leadline;

@@ -1,5 +1,6 @@
 """Privacy and data rights: the consent ledger, access and erasure requests, the audit log, retention, and the
-public preference centre and double opt-in pages (signed links, no login). See docs/privacy.md."""
+public preference centre and double opt-in pages (signed links, no login). See "Privacy and data rights" in the
+README."""
 
 from __future__ import annotations
 

@@ -233,9 +233,14 @@ def write_scores(session: Session, workspace_id: int, model: ScoringModel, versi
     if changes:
         bulk_insert(conn, _CHANGES, CHANGE_COLUMNS, changes)
         # Crossing the MQL threshold moves the lead's stage: the lifecycle does that from the outbox.
-        ready = [(c[1], {"score": c[6]}) for c in changes if c[3] == "mql_ready" and c[5] == "true"]
+        ready = [(c[1], {"score": c[7]}) for c in changes if c[3] == "mql_ready" and c[5] == "true"]
         if ready:
             outbox.emit_many(session, workspace_id=workspace_id, topic="lead.mql_ready", items=ready, now=at)
+        # Workflows may start when a lead warms up (no row is written unless something listens).
+        moved = [(c[1], {"from": c[4], "to": c[5], "score": c[7]}) for c in changes if c[3] == "temperature"]
+        if moved:
+            outbox.emit_many(session, workspace_id=workspace_id, topic="lead.temperature_changed", items=moved,
+                             now=at)
     return len(changes)
 
 
