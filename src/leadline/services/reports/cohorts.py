@@ -115,7 +115,7 @@ class GroupAggregate:
 def aggregate_cohorts(session: Session, *, workspace_id: int, period: Period, dimension: Dimension | None,
                       segment_id: int | None = None, stuck_before: datetime | None = None,
                       with_waits: bool = True, with_days_to_customer: bool = True) -> dict[str, GroupAggregate]:
-    """Two scans of the leads' funnel rollup (no join with the stage history), both served by the covering index
+    """Two scans of the leads' funnel rollup (no join with the stage history), both read from the covering index
     `ix_leads_funnel_cover`: counts per (cohort, rank) with the first creation time over all leads, then, for
     the third of leads that entered any stage (only customers when neither waits nor stuck counts are asked),
     their stage times as floats, from which the waits, the days to customer and the leads stuck in a stage

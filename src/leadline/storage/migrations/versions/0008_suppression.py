@@ -34,7 +34,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('previous_secret', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('previous_secret_until', sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.create_index('ix_leads_funnel_cover', ['workspace_id', 'funnel_rank', 'created_at', 'merged_into_id', 'stage', 'stage_changed_at', 'first_channel', 'first_campaign', 'owner_id', 'mql_at', 'sql_at', 'opportunity_at', 'customer_at'], unique=False)
+        batch_op.create_index('ix_leads_funnel_cover', ['workspace_id', 'first_channel', 'funnel_rank', 'created_at', 'merged_into_id', 'stage', 'stage_changed_at', 'first_campaign', 'owner_id', 'mql_at', 'sql_at', 'opportunity_at', 'customer_at'], unique=False)
 
 
 def downgrade() -> None:
