@@ -32,7 +32,7 @@ from leadline.nurture import tokens
 from leadline.nurture.engine import _definitions
 from leadline.nurture.rendering import Rendered, TemplateProblem, render
 from leadline.services.consent import may_email, may_track
-from leadline.services.notifications import SmtpConfig
+from leadline.services.notifications import REFUSED, SmtpConfig, connect_smtp
 from leadline.services.suppression import suppressed_among
 from leadline.storage.database import Database
 from leadline.storage.tables import Broadcast, Company, EmailSend, Lead, NurtureSettings, User
@@ -329,23 +329,6 @@ def queued_count(session: Session, now: datetime, lease_seconds: float) -> int:
         and_(EmailSend.status == "sending", EmailSend.sending_at < stuck)))) or 0)
 
 
-def _connect(smtp: SmtpConfig) -> smtplib.SMTP:
-    assert smtp.host is not None
-    client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
-    try:
-        if smtp.starttls:
-            client.starttls()
-        if smtp.user:
-            client.login(smtp.user, smtp.password or "")
-    except BaseException:
-        client.close()
-        raise
-    return client
-
-
-_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
-
-
 def _refusal(error: smtplib.SMTPException) -> str:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         answers = list(error.recipients.values())
@@ -360,7 +343,7 @@ def _deliver(smtp: SmtpConfig, batch: list[_Claimed]) -> dict[int, tuple[str, st
     """send id -> (status, error); ids left out were never started (they go back to `queued`)."""
     outcome: dict[int, tuple[str, str | None]] = {}
     try:
-        client = _connect(smtp)
+        client = connect_smtp(smtp)
     except (OSError, smtplib.SMTPException) as error:
         logger.warning("SMTP server %s:%s unavailable: %s", smtp.host, smtp.port, error)
         return outcome
@@ -369,7 +352,7 @@ def _deliver(smtp: SmtpConfig, batch: list[_Claimed]) -> dict[int, tuple[str, st
             try:
                 client.sendmail(smtp.sender, [item.recipient], item.message)
                 outcome[item.send_id] = ("sent", None)
-            except _REFUSED as error:  # the reason without the address (the row stays free of personal data)
+            except REFUSED as error:  # the reason without the address (the row stays free of personal data)
                 outcome[item.send_id] = ("failed", _refusal(error))
             except (OSError, smtplib.SMTPException) as error:  # mid-conversation: it may have gone out
                 outcome[item.send_id] = ("unknown", f"{type(error).__name__}: {error}"[:1000])

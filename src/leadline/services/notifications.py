@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -127,7 +128,7 @@ def claim(session: Session, *, smtp: SmtpConfig, now: datetime, limit: int = BAT
     return claimed
 
 
-def _connect(smtp: SmtpConfig) -> smtplib.SMTP:
+def connect_smtp(smtp: SmtpConfig) -> smtplib.SMTP:
     assert smtp.host is not None
     client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
     try:
@@ -142,14 +143,14 @@ def _connect(smtp: SmtpConfig) -> smtplib.SMTP:
 
 
 # Refusals the server gave for one message before accepting it: nothing went out.
-_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
-def _send_all(smtp: SmtpConfig, claimed: list[tuple[int, EmailMessage]]) -> dict[int, tuple[str, str | None]]:
+def send_all(smtp: SmtpConfig, claimed: list[tuple[int, EmailMessage]]) -> dict[int, tuple[str, str | None]]:
     """row id -> (status, error). Rows left out of the answer were never started: back to pending."""
     outcome: dict[int, tuple[str, str | None]] = {}
     try:
-        client = _connect(smtp)
+        client = connect_smtp(smtp)
     except (OSError, smtplib.SMTPException) as error:
         logger.warning("SMTP server %s:%s unavailable: %s", smtp.host, smtp.port, error)
         return outcome
@@ -158,7 +159,7 @@ def _send_all(smtp: SmtpConfig, claimed: list[tuple[int, EmailMessage]]) -> dict
             try:
                 client.send_message(message)
                 outcome[row_id] = ("sent", None)
-            except _REFUSED as error:
+            except REFUSED as error:
                 outcome[row_id] = ("failed", f"{type(error).__name__}: {error}"[:1000])
             except (OSError, smtplib.SMTPException) as error:  # mid-conversation: it may have gone out
                 outcome[row_id] = ("unknown", f"{type(error).__name__}: {error}"[:1000])
@@ -179,15 +180,22 @@ def send_due_emails(db: Database, *, smtp: SmtpConfig, now: datetime | None = No
         claimed = claim(session, smtp=smtp, now=at, limit=limit)
     if not claimed:
         return 0
-    outcome = _send_all(smtp, claimed)
+    outcome = send_all(smtp, claimed)
     with db.write() as session:
-        for row_id, _message in claimed:
-            row = session.get(NotificationEmail, row_id)
-            if row is None:
-                continue
-            if row_id in outcome:
-                row.status, row.error = outcome[row_id]
-                row.finished_at = at
-            else:
-                row.status, row.sending_at = "pending", None
+        settle(session, NotificationEmail, claimed, outcome, at)
     return len(claimed)
+
+
+def settle(session: Session, table: type[Any], claimed: list[tuple[int, EmailMessage]],
+           outcome: dict[int, tuple[str, str | None]], at: datetime) -> None:
+    """Write what `send_all` answered back to the claimed rows of `table` (a table with `status`, `error`,
+    `finished_at` and `sending_at`); rows it never started go back to pending."""
+    for row_id, _message in claimed:
+        row = session.get(table, row_id)
+        if row is None:
+            continue
+        if row_id in outcome:
+            row.status, row.error = outcome[row_id]
+            row.finished_at = at
+        else:
+            row.status, row.sending_at = "pending", None

@@ -34,7 +34,7 @@ from leadline.core.consent import Action, Purpose
 from leadline.services import audit, outbox
 from leadline.services.consent import Proof, record_consent
 from leadline.services.events import EventDraft, record_events
-from leadline.services.notifications import STUCK_AFTER, SmtpConfig, _send_all
+from leadline.services.notifications import STUCK_AFTER, SmtpConfig, send_all, settle
 from leadline.services.suppression import lift
 from leadline.storage.database import Database
 from leadline.storage.tables import ConsentEmail, Lead, OutboxMessage, Workspace
@@ -240,15 +240,7 @@ def send_due_confirmations(db: Database, *, smtp: SmtpConfig, key: bytes, now: d
             claimed.append((row.id, draft))
     if not claimed:
         return 0
-    outcome = _send_all(smtp, claimed)
+    outcome = send_all(smtp, claimed)
     with db.write() as session:
-        for row_id, _message in claimed:
-            row = session.get(ConsentEmail, row_id)
-            if row is None:
-                continue
-            if row_id in outcome:
-                row.status, row.error = outcome[row_id]
-                row.finished_at = at
-            else:
-                row.status, row.sending_at = "pending", None
+        settle(session, ConsentEmail, claimed, outcome, at)
     return len(claimed)
