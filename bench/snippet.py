@@ -72,7 +72,15 @@ def main() -> None:
         lock = threading.Lock()
         field = "counted" if args.no_consent else "accepted"
 
+        failures: list[BaseException] = []
+
         def client() -> None:
+            try:
+                send()
+            except BaseException as error:  # a failed client must fail the run, not shorten it
+                failures.append(error)
+
+        def send() -> None:
             own = server.connection()
             while True:
                 with lock:
@@ -91,6 +99,8 @@ def main() -> None:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        if failures:
+            raise SystemExit(f"{len(failures)} client(s) failed, no figure: {failures[0]!r}")
         cpu_us = (server.cpu_seconds() - cpu_before) / (requests * args.batch) * 1e6
     views = requests * args.batch
     kind = "consent-free (counters)" if args.no_consent else "consented (events)"
