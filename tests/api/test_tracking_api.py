@@ -125,6 +125,11 @@ def test_identify_attaches_past_visits_with_first_and_last_non_direct_touch(clie
     assert lead.first_touch["utm_campaign"] == "brand"
     assert lead.last_non_direct_channel == "sea" and lead.last_non_direct_touch["gclid"] == "Cj0KCQ"
     assert lead.consent_tracking is True  # given in the browser, before the visitor identified
+    with db.read() as session:  # ... and recorded in the consent ledger, from which the column is derived
+        from leadline.services.consent import ledger
+
+        assert [(e.purpose, e.action, e.source) for e in ledger(session, lead.workspace_id, lead.id)] == [
+            ("tracking", "grant", "website")]
     # later page views of the same visitor land on the lead at once
     _send(client, site["public_key"], {"consent": True, "visitor": VISITOR, "events": [_page("/docs", "e4")]})
     assert _count(db, Event, Event.lead_id == lead.id) == 4

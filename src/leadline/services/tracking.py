@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from leadline.core.channels import Touch
+from leadline.core.consent import Action, Purpose
 from leadline.core.lead_input import InvalidLeadInput, build_lead_input
 from leadline.core.tracking import (
     EXTRA_TOUCH_FIELDS,
@@ -32,7 +33,7 @@ from leadline.core.tracking import (
     aggregate_path,
     normalise_domain,
 )
-from leadline.services.consent import may_track
+from leadline.services.consent import Proof, may_track, record_consent
 from leadline.services.errors import Conflict
 from leadline.services.events import EventDraft, record_events
 from leadline.services.identity import identify_visitor
@@ -277,7 +278,9 @@ def attach_visitor(session: Session, workspace_id: int, anonymous_id: str, lead:
     if not may_track(lead).allowed:
         if lead.consent_tracking is False:
             return False
-        lead.consent_tracking = True
+        # The browser's consent becomes a ledger entry (the lead's column is derived from the ledger).
+        record_consent(session, lead, [(Purpose.TRACKING, Action.GRANT)],
+                       Proof(source="website", actor="snippet", legal_basis="consent"))
     # A shared computer may already be someone else's visitor: the identification still counts, the history
     # simply stays where it is.
     with suppress(Conflict), session.begin_nested():
