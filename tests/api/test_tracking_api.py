@@ -208,3 +208,25 @@ def test_page_counts_are_readable_by_the_workspace(client, auth, site):
     _send(client, site["public_key"], {"events": [_page("/a")]}, **{"User-Agent": "Googlebot/2.1"})
     rows = client.get("/api/v1/tracking/page-counts", headers=auth).json()
     assert sorted((r["audience"], r["path"], r["views"]) for r in rows) == [("anonymous", "/a", 2), ("bot", "/a", 1)]
+
+
+def test_an_email_click_identity_attaches_the_visitor_and_a_forged_one_is_refused(client, db, site, auth, settings):
+    from leadline.services.email_tracking import link_identity
+    from leadline.storage.types import utcnow
+
+    lead_id = int(client.post("/api/v1/leads", json={"email": "clicker@acme.fr"}, headers=auth).json()["id"])
+    with db.read() as session:
+        workspace_id = session.get(Lead, lead_id).workspace_id
+    token = link_identity(settings.signing_key(), workspace_id, lead_id, utcnow())
+    _send(client, site["public_key"], {"consent": True, "visitor": VISITOR, "events": [_page("/")]})
+    forged = _send(client, site["public_key"], {"consent": True, "visitor": VISITOR, "events": [
+        {"type": "identify", "id": "e2", "token": token[:-2] + "xx"}]})
+    assert forged.json()["identified"] == 0
+    assert forged.json()["errors"] == [{"field": "events.0.token", "reason": "not a valid or recent email link"}]
+    assert _count(db, Event, Event.lead_id == lead_id) == 0
+    r = _send(client, site["public_key"], {"consent": True, "visitor": VISITOR, "events": [
+        {"type": "identify", "id": "e3", "token": token}]})
+    assert r.json()["identified"] == 1
+    with db.read() as session:
+        types = sorted(session.scalars(select(Event.type).where(Event.lead_id == lead_id)))
+    assert types == ["identify", "page_view"]

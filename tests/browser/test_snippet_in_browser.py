@@ -255,3 +255,21 @@ def test_a_headless_browser_is_recorded_apart_as_a_bot(browser, fresh):
     assert _wait(lambda: _count(fresh.db, PageCount, PageCount.audience == "bot"))
     assert _count(fresh.db, Event) == 0
     context.close()
+
+
+def test_a_click_from_one_of_our_emails_identifies_the_visitor_once_consent_is_given(page, fresh, console_errors):
+    from leadline.services.email_tracking import link_identity
+    from leadline.storage.types import utcnow
+
+    with fresh.db.write() as session:
+        workspace = get_or_create_workspace(session, "demo")
+        lead = Lead(workspace_id=workspace.id, email="clicker@acme.fr")
+        session.add(lead)
+        session.flush()
+        lead_id, token = lead.id, link_identity(b"browser-secret", workspace.id, lead.id, utcnow())
+    _open(page, fresh.site + "/?utm_source=newsletter&ll_id=" + token)
+    page.wait_for_timeout(300)
+    assert _count(fresh.db, Event) == 0  # nothing, the identity included, before consent
+    page.evaluate("leadline.consent(true)")
+    assert _wait(lambda: _count(fresh.db, Event, Event.lead_id == lead_id, Event.type == "page_view") == 1)
+    assert _count(fresh.db, Event, Event.lead_id == lead_id, Event.type == "identify") == 1

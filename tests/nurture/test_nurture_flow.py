@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +17,7 @@ from leadline.config import Settings
 from leadline.services.suppression import SuppressionReason, is_suppressed, suppress
 from leadline.storage.database import Database
 from leadline.storage.tables import EmailEngagementCount, EmailSend, Event, Lead, WorkflowEnrolment
+from leadline.storage.types import utcnow
 
 
 def _lead(client: TestClient, auth: dict[str, str], email: str, *, consent: bool | None = True) -> int:
@@ -112,7 +113,15 @@ def test_opens_and_clicks_of_a_tracked_send_become_events_and_redirect_only_wher
     assert client.get(_path(pixel)).headers["content-type"] == "image/gif"
     response = client.get(_path(click), follow_redirects=False)
     assert response.status_code == 302
-    assert response.headers["location"] == "https://acme.test/guide?x=1&y=2"
+    landing = urlsplit(response.headers["location"])  # the landing URL carries the signed identity
+    assert (landing.netloc, landing.path) == ("acme.test", "/guide")
+    params = dict(parse_qsl(landing.query))
+    assert (params["x"], params["y"]) == ("1", "2")
+    from leadline.services.email_tracking import lead_of_link_identity
+
+    with db.read() as session:
+        workspace_id = session.get(Lead, lead_id).workspace_id
+    assert lead_of_link_identity(settings.signing_key(), params["ll_id"], workspace_id, utcnow()) == lead_id
     client.get(_path(click), follow_redirects=False)  # a second click of the same link: one event
     forged = client.get(_path(click).replace("/e/c/", "/e/c/x"), follow_redirects=False)
     assert forged.status_code == 404 and "location" not in forged.headers

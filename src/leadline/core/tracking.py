@@ -65,6 +65,10 @@ class SnippetEvent:
     properties: dict[str, Any] = field(default_factory=dict)
     source: dict[str, str] = field(default_factory=dict)
     email: str | None = None
+    #: `identify` by the signed token a tracked email click adds to the link (`ll_id`), instead of an email.
+    token: str | None = None
+    #: The lead that token names, once the endpoint has verified it (never taken from the browser).
+    lead_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,15 +191,16 @@ def _event(raw: Any, where: str, problems: list[FieldProblem]) -> SnippetEvent |
     if event_id is not None and (not isinstance(event_id, str) or not EVENT_ID_PATTERN.match(event_id)):
         problems.append(FieldProblem(f"{where}.id", "up to 100 letters, digits, dots, dashes or colons"))
         return None
-    email = None
+    email = token = None
     if kind == IDENTIFY:
-        email = _text(raw.get("email"), 320)
-        if email is None:
-            problems.append(FieldProblem(f"{where}.email", "identify needs an email"))
+        email, token = _text(raw.get("email"), 320), _text(raw.get("token"), 2000)
+        if email is None and token is None:
+            problems.append(FieldProblem(f"{where}.email", "identify needs an email (or an email link's token)"))
             return None
     return SnippetEvent(type=kind, event_id=event_id, occurred_at=_time(raw.get("at"), f"{where}.at", problems),
                         properties=_properties(raw.get("props"), f"{where}.props", problems),
-                        source=_source(raw.get("source"), f"{where}.source", problems), email=email)
+                        source=_source(raw.get("source"), f"{where}.source", problems), email=email,
+                        token=token)
 
 
 def parse_batch(data: Any, *, max_events: int = MAX_EVENTS) -> SnippetBatch:

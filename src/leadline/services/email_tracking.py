@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -75,8 +76,37 @@ def record_open(session: Session, *, key: bytes, token: str, now: datetime | Non
     return True
 
 
+#: How long the identity an email click carries to the website stays valid.
+LINK_IDENTITY_DAYS = 30
+
+
+def link_identity(key: bytes, workspace_id: int, lead_id: int, now: datetime) -> str:
+    """The signed `ll_id` a tracked click adds to its landing URL: the snippet sends it back to identify."""
+    return tokens.sign(key, "identify", {"w": workspace_id, "l": lead_id, "t": int(now.timestamp())})
+
+
+def lead_of_link_identity(key: bytes, token: str, workspace_id: int, now: datetime) -> int | None:
+    """The lead an `ll_id` names, if it is ours, for this workspace, and recent; else None."""
+    try:
+        payload = tokens.verify(key, "identify", token)
+    except tokens.BadToken:
+        return None
+    issued, lead_id = payload.get("t"), payload.get("l")
+    if payload.get("w") != workspace_id or not isinstance(issued, int) or not isinstance(lead_id, int):
+        return None
+    return lead_id if 0 <= now.timestamp() - issued <= LINK_IDENTITY_DAYS * 86_400 else None
+
+
+def _with_identity(url: str, token: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "ll_id"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("ll_id", token)])))
+
+
 def record_click(session: Session, *, key: bytes, token: str, now: datetime | None = None) -> str | None:
-    """The URL to redirect to (only ever one we signed), or None for a bad token."""
+    """The URL to redirect to (only ever one we signed), or None for a bad token. A per-person tracked click
+    (the lead allowed tracking) also carries `ll_id`, so the snippet on the landing site can identify the
+    visitor."""
     try:
         payload = tokens.verify(key, "click", token)
     except tokens.BadToken:
@@ -94,6 +124,7 @@ def record_click(session: Session, *, key: bytes, token: str, now: datetime | No
             row.opened_at = at
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
         _record(session, workspace, row, "email_click", f"email_click:{row.id}:{digest}", {"url": url})
+        return _with_identity(url, link_identity(key, workspace.id, row.lead_id, at))
     elif isinstance(payload.get("a"), str):
         _count(session, workspace.id, payload["a"], clicks=1)
     return url

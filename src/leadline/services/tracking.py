@@ -233,7 +233,12 @@ def _record(session: Session, deliveries: list[Delivery], results: list[CollectR
 
 def _identify_all(session: Session, delivery: Delivery, result: CollectResult) -> None:
     for index, event in enumerate(delivery.batch.events):
-        if event.type == IDENTIFY and event.email:
+        if event.type == IDENTIFY and event.lead_id is not None:
+            if identify_lead(session, delivery.site, delivery.batch.visitor or "", event):
+                result.identified += 1
+        elif event.type == IDENTIFY and event.token is not None and event.email is None:
+            result.errors.append({"field": f"events.{index}.token", "reason": "not a valid or recent email link"})
+        elif event.type == IDENTIFY and event.email:
             try:
                 if identify_email(session, delivery.site, delivery.batch.visitor or "", event):
                     result.identified += 1
@@ -260,6 +265,18 @@ def identify_email(session: Session, site: Site, visitor: str, event: SnippetEve
                             default_country=workspace.default_country if workspace is not None else None)
     lead = upsert_lead(session, site.workspace_id, data, mode=WriteMode.FILL_EMPTY).lead
     if not attach_visitor(session, site.workspace_id, visitor, lead):
+        return False
+    draft = _draft(visitor, event)
+    draft.anonymous_id, draft.lead_id = None, lead.id
+    record_events(session, site.policy, [draft])
+    return True
+
+
+def identify_lead(session: Session, site: Site, visitor: str, event: SnippetEvent) -> bool:
+    """Identify by an email click's verified `ll_id`: the same as `identify_email`, for a known lead."""
+    lead = session.get(Lead, event.lead_id)
+    if lead is None or lead.workspace_id != site.workspace_id or not attach_visitor(
+            session, site.workspace_id, visitor, lead):
         return False
     draft = _draft(visitor, event)
     draft.anonymous_id, draft.lead_id = None, lead.id

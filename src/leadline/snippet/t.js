@@ -130,6 +130,7 @@
     if (given) {
       put('c', '1');
       each(waiting, identified);
+      identifyLink();
     } else {
       // Refusing is as easy as accepting, and forgets everything kept so far.
       drop('c'); drop('v'); drop('src');
@@ -153,6 +154,14 @@
     flush();
     drop('src');  // kept only until the visitor identifies
     return true;
+  }
+  // A click in one of our emails lands with `ll_id`, a signed token naming the lead: with consent, it
+  // identifies the visitor (the server checks the signature; the page never learns who it is).
+  function identifyLink() {
+    if (consent !== true || !query.ll_id) { return; }
+    queue.push({type: 'identify', id: rid(), at: now(), token: query.ll_id.substring(0, 2000)});
+    query.ll_id = null;
+    flush();
   }
   function safe(fn) {
     return function () { try { return fn.apply(null, arguments); } catch (e) { return false; } };
@@ -286,5 +295,6 @@
   // Calls made before the script loaded: window.leadline = window.leadline || []; leadline.push(['consent', true])
   if (old && old.length) { each(old, function (call) { if (api[call[0]]) { api[call[0]].apply(null, [].slice.call(call, 1)); } }); }
   api.page();
+  identifyLink();
   if (d.readyState === 'loading') { d.addEventListener('DOMContentLoaded', api.forms); } else { api.forms(); }
 }(window, document));

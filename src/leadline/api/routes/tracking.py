@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from leadline.api.rate_limits import IpRateLimit
 from leadline.api.schemas import Strict
 from leadline.core.lead_input import FieldProblem
 from leadline.core.tracking import InvalidBatch, host_allowed, is_bot, normalise_domain, origin_host, parse_batch
+from leadline.services.email_tracking import lead_of_link_identity
 from leadline.services.errors import Invalid
 from leadline.services.tracking import (
     Delivery,
@@ -124,6 +126,11 @@ async def collect_batch(request: Request, db: DatabaseDep,
     except InvalidBatch as exc:
         return _error(422, "invalid batch", [{"field": p.field, "reason": p.reason} for p in exc.problems],
                       headers=headers)
+    if any(e.token for e in batch.events):  # email-link identities: verified here, never trusted from the page
+        key, now = request.app.state.settings.signing_key(), utcnow()
+        batch = replace(batch, events=tuple(
+            replace(e, lead_id=lead_of_link_identity(key, e.token, site.workspace_id, now)) if e.token else e
+            for e in batch.events))
     delivery = Delivery(site, batch, bot=is_bot(request.headers.get("user-agent")),
                         gpc=request.headers.get("sec-gpc") == "1")
     result = await _writer(request, db).submit(delivery)
