@@ -303,3 +303,10 @@ def test_marketers_count_then_create_a_segment_from_a_filter(browse: Callable[[s
     assert "Segment created." in page and "Asked for a quote" in page
     segment_id = re.search(r'href="/leads\?segment=(\d+)"', page).group(1)  # type: ignore[union-attr]
     assert "dana@mid.org" in browser.get(f"/leads?segment={segment_id}").text
+
+
+def test_the_segments_page_has_a_plain_title_and_one_new_segment_form(browse: Callable[[str], TestClient]) -> None:
+    page = browse("marketer").get("/segments").text
+    title = page[page.index("<title>"):page.index("</title>")]
+    assert "<form" not in title and "Segments" in title
+    assert page.count('id="segment-form"') == 1
